@@ -1,0 +1,235 @@
+"""`ckmsim quickstart`: one scene, one BS, sparse sampling, classical reconstructions, map and link scores.
+
+The run has the shape every later study keeps: ground truth -> degradation -> methods -> map score and link
+score -> ``results.json`` + ``report.md`` + figures. The ground truth is cached in ``OUT/ground_truth`` with
+the settings that made it, so a re-run (or a run interrupted after ray tracing) does not trace again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ckmsim import __version__
+from ckmsim.baselines.interpolation import INTERPOLATORS
+from ckmsim.errors import CkmsimError
+from ckmsim.link.budget import LinkBudget
+from ckmsim.link.score import BeamSelectionScorer
+from ckmsim.maps.antenna_array import AntennaArray
+from ckmsim.maps.ckm import read_ckm, write_ckm
+from ckmsim.maps.degrade import uniform_subsample
+from ckmsim.maps.grid import Grid
+from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
+from ckmsim.metrics.rate_metrics import rate_summary
+from ckmsim.raytrace.building import surface_height_m
+from ckmsim.raytrace.ground_truth import trace_ground_truth
+from ckmsim.raytrace.settings import RayTracingSettings
+from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
+
+#: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
+DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
+#: Height of the BS above the highest surface of the study area [m] ("rooftop height").
+BS_MAST_M = 2.0
+
+
+@dataclass
+class QuickstartConfig:
+    """Everything a quickstart run depends on; stored in ``results.json``.
+
+    ``center_m`` and ``bs_position_m`` are filled from the scene when left ``None``: the study area is
+    centred on ``DEFAULT_CENTERS_M`` or the scene's bounding-box centre, and the BS stands above that centre,
+    ``BS_MAST_M`` above the highest surface of the study area.
+    """
+
+    scene: str = "munich"
+    out: str = "ckmsim-out"
+    seed: int = 42
+    num_cells: int = 64
+    cell_size_m: float = 2.0
+    ue_height_m: float = 1.5
+    center_m: tuple[float, float] | None = None
+    bs_position_m: tuple[float, float, float] | None = None
+    factors: tuple[int, ...] = (2, 4)
+    methods: tuple[str, ...] = ("bilinear", "bicubic", "knn")
+    num_map_paths: int = 2
+    num_bs_ant: int = 32
+    codebook_oversampling: int = 1
+    budget: LinkBudget = field(default_factory=LinkBudget)
+    ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in INTERPOLATORS]
+        if unknown:
+            raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(INTERPOLATORS)}")
+        if any(int(f) != f or f < 2 for f in self.factors):
+            raise CkmsimError(f"Down-sampling factors must be integers >= 2. Received: factors={self.factors}")
+        if self.num_map_paths < 1:
+            raise CkmsimError(f"num_map_paths must be >= 1. Received: {self.num_map_paths}")
+
+
+def _check_out_dir(out: Path) -> None:
+    """Create the output folder and prove it is writable, before any ray is traced."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".ckmsim-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise CkmsimError(f"Output folder '{out}' cannot be written: {err.strerror or err}") from None
+
+
+def _study_geometry(scene, config: QuickstartConfig) -> tuple[Grid, tuple[float, float, float]]:
+    """The grid and BS position of the run (see :class:`QuickstartConfig`)."""
+    if config.center_m is not None:
+        center = config.center_m
+    elif config.bs_position_m is not None:
+        center = config.bs_position_m[:2]
+    elif config.scene in DEFAULT_CENTERS_M:
+        center = DEFAULT_CENTERS_M[config.scene]
+    else:
+        bounds = scene_bounds(scene)
+        center = ((bounds.x_min + bounds.x_max) / 2, (bounds.y_min + bounds.y_max) / 2)
+    grid = Grid(float(center[0]), float(center[1]), config.num_cells, config.num_cells, config.cell_size_m,
+                config.ue_height_m)
+    check_grid_in_scene(scene, grid, config.scene)
+    if config.bs_position_m is not None:
+        bs = tuple(float(v) for v in config.bs_position_m)
+    else:
+        bs = (grid.center_x_m, grid.center_y_m, float(surface_height_m(scene, grid).max()) + BS_MAST_M)
+    return grid, bs
+
+
+def _ground_truth_key(config: QuickstartConfig, grid: Grid, bs) -> dict:
+    """What the cached ground truth depends on; a cache with another key is traced again."""
+    settings = RayTracingSettings.from_dict({**config.ray_tracing.to_dict(), "seed": config.seed})
+    return {"ckmsim": __version__, "scene": config.scene, "grid": grid.to_dict(), "bs_position_m": list(bs),
+            "ray_tracing": settings.to_dict(), "num_map_paths": config.num_map_paths}
+
+
+def load_or_trace_ground_truth(scene, config: QuickstartConfig, grid: Grid, bs, out: Path,
+                               progress: bool) -> tuple[xr.Dataset, xr.Dataset, bool]:
+    """Ground truth from ``out/ground_truth`` if it was made with the same key, else traced and cached.
+
+    The cache is written to a temporary folder and renamed into place, so an interrupted run leaves either
+    a complete cache or none. Returns ``(ckm, paths, from_cache)``.
+    """
+    key = _ground_truth_key(config, grid, bs)
+    cache = out / "ground_truth"
+    key_file = cache / "key.json"
+    if key_file.is_file() and json.loads(key_file.read_text()) == key:
+        paths = xr.open_zarr(cache / "paths.zarr", consolidated=False).load()
+        return read_ckm(cache / "ckm.zarr"), paths, True
+    settings = RayTracingSettings.from_dict(key["ray_tracing"])
+    ckm, paths = trace_ground_truth(scene, config.scene, grid, bs, settings, config.num_map_paths, progress)
+    staging = out / "ground_truth.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    write_ckm(ckm, staging / "ckm.zarr")
+    paths.to_zarr(staging / "paths.zarr", mode="w", consolidated=False)
+    (staging / "key.json").write_text(json.dumps(key, indent=1))
+    shutil.rmtree(cache, ignore_errors=True)
+    staging.rename(cache)
+    return ckm, paths, False
+
+
+def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset,
+                   scorer: BeamSelectionScorer, truth_scm: np.ndarray, perfect: np.ndarray) -> tuple[dict, np.ndarray]:
+    """One entry of ``results.json["methods"]`` and the per-UE rates behind it."""
+    link = scorer.rates(prediction)
+    scores = map_scores(prediction, truth)
+    # Cells no ray reaches sit at the -250 dB floor and dominate a dB RMSE; the score over covered cells
+    # says how well the method does where there is signal.
+    covered = ~truth["building"].values & (truth["gain_db"].values > truth.attrs["gain_floor_db"])
+    scores["covered_gain_rmse_db"] = map_scores(prediction, truth, region=covered)["gain_rmse_db"]
+    scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(link.scm, truth_scm)))
+    record = {"name": name, "task": task, "map": scores, "rate": rate_summary(link.rate_bps_hz, perfect)}
+    return record, link.rate_bps_hz
+
+
+def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -> dict:
+    """Run the quickstart and write ``results.json``, ``report.md`` and figures into ``config.out``.
+
+    Returns the results dictionary (the content of ``results.json``).
+    """
+    from ckmsim.eval.figures import write_figures
+    from ckmsim.eval.report import write_report
+
+    started = time.perf_counter()
+    out = Path(config.out)
+    _check_out_dir(out)
+    scene = load_scene(config.scene)
+    grid, bs = _study_geometry(scene, config)
+    log(f"scene {config.scene}: {grid.num_y}x{grid.num_x} cells of {grid.cell_size_m} m around "
+        f"({grid.center_x_m:.1f}, {grid.center_y_m:.1f}) m, BS at ({bs[0]:.1f}, {bs[1]:.1f}, {bs[2]:.1f}) m")
+
+    t0 = time.perf_counter()
+    truth, paths, cached = load_or_trace_ground_truth(scene, config, grid, bs, out, progress)
+    ray_tracing_s = time.perf_counter() - t0
+    log(f"ground truth {'loaded from cache' if cached else 'ray-traced'} in {ray_tracing_s:.1f} s: "
+        f"{truth.attrs['num_ues']} UE cells, {int(truth['building'].sum())} building cells")
+
+    t0 = time.perf_counter()
+    array = AntennaArray(num_cols=config.num_bs_ant)
+    scorer = BeamSelectionScorer(paths, array, config.budget, config.codebook_oversampling)
+    perfect = scorer.perfect_csi_rates()
+    truth_link = scorer.rates(truth)
+    truth_scm = truth_link.scm
+    link_setup_s = time.perf_counter() - t0
+
+    records, rates, predictions, observations = [], {}, {}, {}
+    t0 = time.perf_counter()
+    for factor in config.factors:
+        observation = uniform_subsample(truth, factor)
+        observations[observation.task] = observation
+        for name in config.methods:
+            prediction = INTERPOLATORS[name]().fit().predict(observation)
+            record, rate = _method_record(name, observation.task, prediction, truth, scorer, truth_scm, perfect)
+            records.append(record)
+            rates[(name, observation.task)] = rate
+            predictions[(name, observation.task)] = prediction
+            log(f"  {observation.task:6s} {name:9s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB, "
+                f"rate {record['rate']['mean_bps_hz']:.3f} bit/s/Hz "
+                f"({100 * record['rate']['fraction_of_perfect_csi']:.1f} % of perfect CSI)")
+    methods_s = time.perf_counter() - t0
+
+    results = {
+        "ckmsim_version": __version__,
+        "scene": config.scene,
+        "grid": grid.to_dict(),
+        "bs_position_m": list(bs),
+        "ray_tracing": truth.attrs["ray_tracing"],
+        "link": {"bs_array": {"type": "ULA", "num_ant": array.num_ant, "spacing_wavelengths": array.spacing_wavelengths},
+                 "codebook": {"type": "DFT", "oversampling": config.codebook_oversampling,
+                              "num_beams": int(scorer.codebook.shape[0])},
+                 "budget": config.budget.to_dict(), "num_ues": int(len(perfect)),
+                 "rate": "mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced channel"},
+        "references": {"perfect_csi": rate_summary(perfect, perfect),
+                       "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect)},
+        "methods": records,
+        "config": {"seed": config.seed, "factors": list(config.factors), "methods": list(config.methods),
+                   "num_map_paths": config.num_map_paths},
+        "timings_s": {"ground_truth": ray_tracing_s, "ground_truth_from_cache": cached,
+                      "solver_calls": truth.attrs.get("timings_s", {}), "link_setup": link_setup_s,
+                      "methods_and_scores": methods_s},
+    }
+    write_figures(out, truth, observations, predictions, scorer, perfect, truth_link.rate_bps_hz, rates)
+    results["timings_s"]["total"] = time.perf_counter() - started
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    write_report(out, results)
+    log(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures in {results['timings_s']['total']:.1f} s")
+    return results
+
+
+def _json_default(value):
+    """JSON for numpy scalars and dataclasses that slip into the results."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

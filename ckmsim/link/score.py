@@ -1,0 +1,93 @@
+"""The link score contract: a predicted CKM chooses the beam, the true channel decides what it earns.
+
+:class:`BeamSelectionScorer` is built once from the *true* path set of the UEs; it holds their true
+MIMO-OFDM channels. ``rates(predicted_ckm)`` reads the predicted strongest paths (gain and angle) at each
+UE's cell, synthesises the predicted SCM (E-SRResNet eq. (6)), picks the DFT beam that maximises the
+predicted gain and returns the rate that beam achieves on the true channel. ``perfect_csi_rates()`` is the
+upper bound: the best codebook beam chosen with the true channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ckmsim.errors import CkmsimError
+from ckmsim.link.beams import rates_all_beams, select_beams_from_scm
+from ckmsim.link.budget import LinkBudget
+from ckmsim.link.channels import ofdm_channels
+from ckmsim.link.codebook import dft_codebook
+from ckmsim.maps.antenna_array import AntennaArray
+from ckmsim.maps.scm import scm_from_paths
+
+
+@dataclass(frozen=True)
+class LinkScore:
+    """Per-UE outcome of one map's decisions.
+
+    Attributes
+    ----------
+    rate_bps_hz : [num_ue], float64 — achievable rate on the true channel [bit/s/Hz]
+    beam : [num_ue], int — chosen codebook beam
+    scm : [num_ue, num_ant, num_ant], complex128 — the predicted SCM that chose it
+    """
+
+    rate_bps_hz: np.ndarray
+    beam: np.ndarray
+    scm: np.ndarray
+
+
+class BeamSelectionScorer:
+    """Scores CKMs by the rate of the DFT beam they select, on the true channels of the UEs.
+
+    Parameters
+    ----------
+    true_paths : path set with ``ue_row``/``ue_col`` (from :func:`ckmsim.raytrace.ground_truth.trace_ground_truth`)
+    array : AntennaArray at the BS (a ULA)
+    budget : LinkBudget
+    oversampling : int
+        DFT codebook oversampling.
+
+    Only UEs with at least one ray-traced path are scored: with no path every choice earns zero.
+    """
+
+    def __init__(self, true_paths: xr.Dataset, array: AntennaArray, budget: LinkBudget, oversampling: int = 1):
+        served = true_paths["valid"].values.any(axis=1)
+        self.paths = true_paths.isel(ue=np.nonzero(served)[0])
+        if self.paths.sizes["ue"] == 0:
+            raise CkmsimError("No UE has a ray-traced path to the BS: nothing to score (check the BS position)")
+        self.array = array
+        self.budget = budget
+        self.codebook = dft_codebook(array, oversampling)
+        # [num_ue, num_subcarriers, num_ant]
+        self.channels = ofdm_channels(self.paths, array, budget)
+        # [num_ue, num_beams]: every beam's true rate, so that each map's choice is a lookup
+        self.beam_rates = rates_all_beams(self.channels, self.codebook, budget.snr_scale)
+
+    @property
+    def ue_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of each scored UE's cell, ``([num_ue], [num_ue])`` int."""
+        return self.paths["ue_row"].values, self.paths["ue_col"].values
+
+    def predicted_scm(self, ckm: xr.Dataset) -> np.ndarray:
+        """SCM of each scored UE from the CKM's per-path layers: ``[num_ue, num_ant, num_ant]`` complex128."""
+        missing = [n for n in ("path_gain_db", "aoa_az_deg", "aoa_el_deg") if n not in ckm]
+        if missing:
+            raise CkmsimError(f"CKM lacks {missing}: beam selection needs per-path gains and angles")
+        rows, cols = self.ue_cells
+        # [path, y, x] -> [num_ue, path]
+        take = lambda name: ckm[name].values[:, rows, cols].T  # noqa: E731
+        return scm_from_paths(take("path_gain_db"), take("aoa_az_deg"), take("aoa_el_deg"), self.array)
+
+    def rates(self, ckm: xr.Dataset) -> LinkScore:
+        """Rates earned on the true channels by the beams the CKM selects."""
+        scm = self.predicted_scm(ckm)
+        beam = select_beams_from_scm(scm, self.codebook)
+        rate = np.take_along_axis(self.beam_rates, beam[:, None], axis=1)[:, 0]
+        return LinkScore(rate_bps_hz=rate, beam=beam, scm=scm)
+
+    def perfect_csi_rates(self) -> np.ndarray:
+        """Upper bound: best codebook beam chosen on the true channel, ``[num_ue]`` [bit/s/Hz]."""
+        return self.beam_rates.max(axis=1)

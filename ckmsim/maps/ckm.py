@@ -1,0 +1,142 @@
+"""The CKM contract: a channel knowledge map is an ``xarray.Dataset`` on a :class:`~ckmsim.maps.grid.Grid`.
+
+Dimensions are ``y`` and ``x`` (coordinates in metres, cell centres) and ``path`` for per-path layers
+(``path = 0`` is the strongest path of the cell, ``path = 1`` the second strongest, ...). Variables carry
+physical units in their names:
+
+============== ===================== ======= ===========================================================
+variable       dims                  dtype   meaning
+============== ===================== ======= ===========================================================
+``gain_db``    (y, x)                float32 channel gain of the cell [dB]; NaN on building cells
+``path_gain_db`` (path, y, x)        float32 power gain of one path [dB]; ``gain_floor_db`` where absent
+``aoa_az_deg`` (path, y, x)          float32 azimuth of arrival at the BS, (-180, 180] [deg]; NaN if absent
+``aoa_el_deg`` (path, y, x)          float32 elevation of arrival at the BS, [-90, 90] [deg]; NaN if absent
+``toa_s``      (path, y, x)          float32 propagation delay of the path [s]; NaN if absent
+``los``        (y, x)                bool    the strongest path is line-of-sight
+``building``   (y, x)                bool    the cell centre lies inside or on top of a building
+============== ===================== ======= ===========================================================
+
+Angles "of arrival at the BS" are those of the uplink (UE transmits); by reciprocity they equal the
+departure angles of the downlink ray trace. Azimuth is measured in the scene's x-y plane from +x towards +y,
+elevation from that plane towards +z (see :mod:`ckmsim.maps.angles`).
+
+Attributes: ``scene``, ``frequency_hz``, ``bs_position_m`` (x, y, z), ``grid`` (dict of
+:class:`Grid` fields), ``ray_tracing`` (dict of solver settings), ``gain_floor_db``.
+Only ``gain_db`` and ``building`` are required; a predicted CKM carries whatever its method predicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ckmsim.errors import CkmsimError
+from ckmsim.maps.grid import Grid
+
+#: Lowest gain a CKM stores [dB]; cells or paths with no ray-traced energy are clipped here. It is the lower
+#: end of CKMImageNet's gain-to-pixel mapping, so such cells map to pixel 0 as in that dataset.
+GAIN_FLOOR_DB = -250.0
+
+MAP_VARIABLES = {"gain_db": ("y", "x"), "los": ("y", "x"), "building": ("y", "x")}
+PATH_VARIABLES = {name: ("path", "y", "x") for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "toa_s")}
+KNOWN_VARIABLES = {**MAP_VARIABLES, **PATH_VARIABLES}
+REQUIRED_VARIABLES = ("gain_db", "building")
+
+
+def make_ckm(grid: Grid, variables: dict[str, np.ndarray], attrs: dict | None = None) -> xr.Dataset:
+    """Assemble a CKM from arrays.
+
+    Input
+    -----
+    grid : Grid
+    variables : dict
+        Name -> array; map layers ``[num_y, num_x]``, path layers ``[num_paths, num_y, num_x]``.
+        Names must be among the table of this module.
+    attrs : dict, optional
+        Provenance attributes; ``grid`` and ``gain_floor_db`` are filled in.
+
+    Output
+    ------
+    ckm : xarray.Dataset
+    """
+    data_vars = {}
+    for name, values in variables.items():
+        if name not in KNOWN_VARIABLES:
+            raise CkmsimError(f"Unknown CKM variable '{name}'; expected one of {sorted(KNOWN_VARIABLES)}")
+        dims = KNOWN_VARIABLES[name]
+        values = np.asarray(values)
+        expected = grid.shape if len(dims) == 2 else (values.shape[0],) + grid.shape
+        if values.shape != expected:
+            raise CkmsimError(f"CKM variable '{name}' has shape {values.shape}; the grid needs {expected} "
+                              f"for dims {dims}")
+        dtype = bool if name in ("los", "building") else np.float32
+        data_vars[name] = (dims, values.astype(dtype))
+    coords = {"y": ("y", grid.y_m, {"units": "m"}), "x": ("x", grid.x_m, {"units": "m"})}
+    if any(len(dims) == 3 for dims, _ in data_vars.values()):
+        num_paths = next(v.shape[0] for dims, v in data_vars.values() if len(dims) == 3)
+        coords["path"] = ("path", np.arange(num_paths))
+    all_attrs = {"gain_floor_db": GAIN_FLOOR_DB, **(attrs or {}), "grid": grid.to_dict()}
+    ckm = xr.Dataset(data_vars, coords=coords, attrs=all_attrs)
+    validate_ckm(ckm)
+    return ckm
+
+
+def grid_of(ckm: xr.Dataset) -> Grid:
+    """The :class:`Grid` a CKM was made on (from its ``grid`` attribute)."""
+    if "grid" not in ckm.attrs:
+        raise CkmsimError("CKM has no 'grid' attribute; build it with ckmsim.maps.ckm.make_ckm")
+    return Grid.from_dict(dict(ckm.attrs["grid"]))
+
+
+def validate_ckm(ckm: xr.Dataset, where: str = "CKM") -> None:
+    """Check the CKM contract; raise :class:`CkmsimError` naming the first violation.
+
+    Checks: required variables present, known dims, no NaN gain outside buildings, angles in range.
+    """
+    for name in REQUIRED_VARIABLES:
+        if name not in ckm:
+            raise CkmsimError(f"{where} lacks the required variable '{name}'")
+    for name, var in ckm.data_vars.items():
+        if name in KNOWN_VARIABLES and tuple(var.dims) != KNOWN_VARIABLES[name]:
+            raise CkmsimError(f"{where} variable '{name}' has dims {var.dims}; expected {KNOWN_VARIABLES[name]}")
+    building = ckm["building"].values
+    gain = ckm["gain_db"].values
+    bad = ~np.isfinite(gain) & ~building
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise CkmsimError(f"{where} 'gain_db' has {int(bad.sum())} non-finite value(s) outside buildings, "
+                          f"first at (y={row}, x={col})")
+    if "aoa_az_deg" in ckm:
+        az = ckm["aoa_az_deg"].values
+        if np.any(np.abs(az[np.isfinite(az)]) > 180.0 + 1e-3):
+            raise CkmsimError(f"{where} 'aoa_az_deg' has values outside [-180, 180] deg")
+    if "aoa_el_deg" in ckm:
+        el = ckm["aoa_el_deg"].values
+        if np.any(np.abs(el[np.isfinite(el)]) > 90.0 + 1e-3):
+            raise CkmsimError(f"{where} 'aoa_el_deg' has values outside [-90, 90] deg")
+
+
+def write_ckm(ckm: xr.Dataset, path: str | Path) -> Path:
+    """Write a CKM to a zarr store (overwriting), after validating it. Returns the store path."""
+    validate_ckm(ckm)
+    path = Path(path)
+    try:
+        ckm.to_zarr(path, mode="w", consolidated=False)
+    except OSError as err:
+        raise CkmsimError(f"Cannot write CKM store '{path}': {err.strerror or err}") from None
+    return path
+
+
+def read_ckm(path: str | Path) -> xr.Dataset:
+    """Read a CKM written by :func:`write_ckm` into memory and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise CkmsimError(f"CKM store '{path}' does not exist")
+    try:
+        ckm = xr.open_zarr(path, consolidated=False).load()
+    except Exception as err:  # zarr raises several unrelated types for a broken store
+        raise CkmsimError(f"'{path}' is not a readable CKM zarr store: {err}") from None
+    validate_ckm(ckm, where=f"CKM store '{path}'")
+    return ckm

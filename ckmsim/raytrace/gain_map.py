@@ -1,0 +1,51 @@
+"""Dense channel-gain maps with Sionna RT's RadioMapSolver."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ckmsim.errors import CkmsimError
+from ckmsim.maps.ckm import GAIN_FLOOR_DB
+from ckmsim.maps.grid import Grid
+from ckmsim.raytrace.settings import RayTracingSettings
+
+
+def gain_map_db(scene, grid: Grid, settings: RayTracingSettings) -> np.ndarray:
+    """Channel gain of every cell from the scene's single transmitter [dB].
+
+    The RadioMapSolver averages the path gain over each cell's area (Monte Carlo over
+    ``settings.radio_map_samples`` rays); cells no ray reaches are clipped to ``GAIN_FLOOR_DB``.
+
+    Input
+    -----
+    scene : sionna.rt.Scene with one transmitter (see :func:`ckmsim.raytrace.scene_setup.place_base_station`)
+    grid : Grid
+    settings : RayTracingSettings
+
+    Output
+    ------
+    gain_db : [num_y, num_x], float64
+    """
+    import mitsuba as mi
+    import sionna.rt as rt
+
+    width_x, width_y = grid.size_m
+    radio_map = rt.RadioMapSolver()(
+        scene,
+        center=mi.Point3f(float(grid.center_x_m), float(grid.center_y_m), float(grid.height_m)),
+        orientation=mi.Point3f(0.0, 0.0, 0.0),
+        size=mi.Point2f(float(width_x), float(width_y)),
+        cell_size=mi.Point2f(float(grid.cell_size_m), float(grid.cell_size_m)),
+        samples_per_tx=int(settings.radio_map_samples),
+        max_depth=int(settings.max_depth),
+        diffraction=settings.diffraction,
+        edge_diffraction=settings.edge_diffraction,
+        seed=int(settings.seed),
+    )
+    # [num_tx, num_y, num_x]
+    path_gain = np.array(radio_map.path_gain.numpy(), dtype=np.float64)[0]
+    if path_gain.shape != grid.shape:
+        raise CkmsimError(f"RadioMapSolver returned {path_gain.shape} cells for a grid of {grid.shape}; "
+                          f"choose a grid whose size is a multiple of its cell size")
+    with np.errstate(divide="ignore"):
+        return np.maximum(10.0 * np.log10(path_gain), GAIN_FLOOR_DB)
