@@ -34,6 +34,8 @@ from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
 
 #: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
+#: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
+GROUND_TRUTH_FORMAT = 2
 #: Height of the BS above the highest surface of the study area [m] ("rooftop height").
 BS_MAST_M = 2.0
 
@@ -108,7 +110,7 @@ def _study_geometry(scene, config: QuickstartConfig) -> tuple[Grid, tuple[float,
 def _ground_truth_key(config: QuickstartConfig, grid: Grid, bs) -> dict:
     """What the cached ground truth depends on; a cache with another key is traced again."""
     settings = RayTracingSettings.from_dict({**config.ray_tracing.to_dict(), "seed": config.seed})
-    return {"ckmsim": __version__, "scene": config.scene, "grid": grid.to_dict(), "bs_position_m": list(bs),
+    return {"format": GROUND_TRUTH_FORMAT, "ckmsim": __version__, "scene": config.scene, "grid": grid.to_dict(), "bs_position_m": list(bs),
             "ray_tracing": settings.to_dict(), "num_map_paths": config.num_map_paths}
 
 

@@ -6,7 +6,8 @@ strongest first; slots beyond a UE's path count are invalid):
 ================ ============ ========= ====================================================
 variable         dims         dtype     meaning
 ================ ============ ========= ====================================================
-``a``            (ue, path)   complex64 complex baseband gain between isotropic antennas [1]
+``a``            (ue, path)   complex64 baseband gain between isotropic antennas, with the
+                                        carrier phase exp(-j 2 pi f_c tau) (Sionna's ``Paths.cir``) [1]
 ``delay_s``      (ue, path)   float32   propagation delay [s]
 ``dep_az_deg``   (ue, path)   float32   azimuth of departure at the BS [deg]
 ``dep_el_deg``   (ue, path)   float32   elevation of departure at the BS [deg]
@@ -39,9 +40,11 @@ def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: Ra
                    max_num_paths_per_src=int(settings.max_num_paths_per_src), synthetic_array=True,
                    diffraction=settings.diffraction, edge_diffraction=settings.edge_diffraction,
                    seed=int(settings.seed))
-    a_real, a_imag = paths.a
-    # [num_rx, num_rx_ant, num_tx, num_tx_ant, num_paths] -> [num_rx, num_paths] (single antennas, one tx)
-    a = (np.array(a_real.numpy()) + 1j * np.array(a_imag.numpy()))[:, 0, 0, 0, :]
+    # Paths.a lacks the carrier phase exp(-j 2 pi f_c tau); cir() adds it, and without it the paths of a
+    # UE would add up with wrong relative phases. Absolute delays keep it consistent with ``delay_s``.
+    a_baseband, _ = paths.cir(normalize_delays=False, out_type="numpy")
+    # [num_rx, num_rx_ant, num_tx, num_tx_ant, num_paths, num_time_steps] -> [num_rx, num_paths]
+    a = np.asarray(a_baseband)[:, 0, 0, 0, :, 0]
     # [num_rx, num_tx, num_paths] -> [num_rx, num_paths]
     valid = np.array(paths.valid.numpy(), dtype=bool)[:, 0, :]
     tau = np.array(paths.tau.numpy())[:, 0, :]
