@@ -78,8 +78,8 @@ class BeamSelectionScorer:
             raise CkmsimError(f"CKM lacks {missing}: beam selection needs per-path gains and angles")
         rows, cols = self.ue_cells
         # [path, y, x] -> [num_ue, path]
-        take = lambda name: ckm[name].values[:, rows, cols].T  # noqa: E731
-        return scm_from_paths(take("path_gain_db"), take("aoa_az_deg"), take("aoa_el_deg"), self.array)
+        at_ues = {name: ckm[name].values[:, rows, cols].T for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg")}
+        return scm_from_paths(at_ues["path_gain_db"], at_ues["aoa_az_deg"], at_ues["aoa_el_deg"], self.array)
 
     def rates(self, ckm: xr.Dataset) -> LinkScore:
         """Rates earned on the true channels by the beams the CKM selects."""

@@ -30,12 +30,15 @@ def gain_map_db(scene, grid: Grid, settings: RayTracingSettings) -> np.ndarray:
     import sionna.rt as rt
 
     width_x, width_y = grid.size_m
+    # RadioMapSolver counts cells as ceil(size / cell_size) in float32, so 7 cells of 0.7 m become 8; a cell
+    # larger by one part in a million keeps the count exact and changes the gains by ~1e-6 (cell-area norm).
+    cell_m = float(grid.cell_size_m) * (1.0 + 1e-6)
     radio_map = rt.RadioMapSolver()(
         scene,
         center=mi.Point3f(float(grid.center_x_m), float(grid.center_y_m), float(grid.height_m)),
         orientation=mi.Point3f(0.0, 0.0, 0.0),
         size=mi.Point2f(float(width_x), float(width_y)),
-        cell_size=mi.Point2f(float(grid.cell_size_m), float(grid.cell_size_m)),
+        cell_size=mi.Point2f(cell_m, cell_m),
         samples_per_tx=int(settings.radio_map_samples),
         max_depth=int(settings.max_depth),
         diffraction=settings.diffraction,
@@ -46,6 +49,6 @@ def gain_map_db(scene, grid: Grid, settings: RayTracingSettings) -> np.ndarray:
     path_gain = np.array(radio_map.path_gain.numpy(), dtype=np.float64)[0]
     if path_gain.shape != grid.shape:
         raise CkmsimError(f"RadioMapSolver returned {path_gain.shape} cells for a grid of {grid.shape}; "
-                          f"choose a grid whose size is a multiple of its cell size")
+                          f"(cell size {grid.cell_size_m} m)")
     with np.errstate(divide="ignore"):
         return np.maximum(10.0 * np.log10(path_gain), GAIN_FLOOR_DB)

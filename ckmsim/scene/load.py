@@ -47,8 +47,8 @@ def load_scene(name_or_xml: str):
     try:
         scene = rt.load_scene(str(path))
     except Exception as err:  # Mitsuba raises RuntimeError, ValueError, ... with a long C++ trace
-        first_line = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise CkmsimError(f"Cannot load scene XML '{path}': {first_line}") from None
+        last_line = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise CkmsimError(f"Cannot load scene XML '{path}': {last_line}") from None
     if not scene.objects:
         raise CkmsimError(f"Scene XML '{path}' has no geometry (no shape with a radio material)")
     return scene

@@ -1,0 +1,80 @@
+"""The CLI turns bad input into one line on stderr and exit code 2, before any ray is traced."""
+
+import pytest
+
+import ckmsim.eval.quickstart
+from ckmsim.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_tracing(monkeypatch):
+    """Every case here must fail before ray tracing; reaching the tracer fails the test instead."""
+    def trace(*args, **kwargs):
+        raise AssertionError("bad input reached ray tracing")
+
+    monkeypatch.setattr(ckmsim.eval.quickstart, "trace_ground_truth", trace)
+
+
+def _run_failing(capsys, *args) -> str:
+    """Run ``ckmsim quickstart ARGS`` in-process; assert exit code 2 and one error line; return it."""
+    code = main(["quickstart", "--quiet", *args])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("ckmsim: error: ")
+    return lines[0]
+
+
+def test_unknown_scene_name(capsys, tmp_path):
+    message = _run_failing(capsys, "--scene", "nowhere", "--out", str(tmp_path / "out"))
+    assert "Unknown scene 'nowhere'" in message
+    assert "simple_street_canyon" in message  # the built-in names are listed
+
+
+def test_invalid_mitsuba_xml(capsys, tmp_path):
+    xml = tmp_path / "bad.xml"
+    xml.write_text("this is <not> Mitsuba <<<")
+    message = _run_failing(capsys, "--scene", str(xml), "--out", str(tmp_path / "out"))
+    assert f"Cannot load scene XML '{xml}'" in message
+
+
+def test_mitsuba_xml_without_geometry(capsys, tmp_path):
+    xml = tmp_path / "empty.xml"
+    xml.write_text('<scene version="2.1.0"></scene>')
+    message = _run_failing(capsys, "--scene", str(xml), "--out", str(tmp_path / "out"))
+    assert "has no geometry" in message
+
+
+def test_missing_xml_file(capsys, tmp_path):
+    xml = tmp_path / "missing.xml"
+    message = _run_failing(capsys, "--scene", str(xml), "--out", str(tmp_path / "out"))
+    assert f"Scene file '{xml}' does not exist" in message
+
+
+def test_grid_outside_scene(capsys, tmp_path):
+    message = _run_failing(capsys, "--scene", "simple_street_canyon", "--center", "100000,0",
+                           "--out", str(tmp_path / "out"))
+    assert "falls outside scene 'simple_street_canyon'" in message
+
+
+def test_unwritable_output_folder(capsys, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "out"
+    message = _run_failing(capsys, "--scene", "simple_street_canyon", "--cells", "16", "--out", str(out))
+    assert f"Output folder '{out}' cannot be written" in message
+
+
+@pytest.mark.parametrize("option, value, count", [("--bs", "1,2", 3), ("--bs", "1,2,z", 3), ("--center", "5", 2)])
+def test_malformed_coordinates(capsys, tmp_path, option, value, count):
+    out = tmp_path / "out"
+    message = _run_failing(capsys, "--scene", "simple_street_canyon", option, value, "--out", str(out))
+    assert f"{option} expects {count} comma-separated numbers. Received: '{value}'" in message
+    assert not out.exists()  # parsed before the run starts
+
+
+def test_help_exits_zero(capsys):
+    assert main(["quickstart", "--help"]) == 0
+    assert "--scene" in capsys.readouterr().out

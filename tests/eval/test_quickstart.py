@@ -1,0 +1,77 @@
+"""The quickstart end to end on a tiny study area: results.json schema, rate bounds, report, figures, cache."""
+
+import json
+import math
+
+import pytest
+
+from ckmsim.eval.quickstart import run_quickstart
+
+pytestmark = pytest.mark.raytrace
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAP_KEYS = ("gain_rmse_db", "aoa_rmse_deg", "nmse", "psnr_db", "ssim")
+RATE_KEYS = ("mean_bps_hz", "p5_bps_hz", "fraction_of_perfect_csi")
+TASKS = ("sr_x2", "sr_x4")
+
+
+def _canonical(value) -> str:
+    """JSON text of a results fragment: compares NaN equal to NaN, unlike ``==`` on floats."""
+    return json.dumps(value, sort_keys=True)
+
+
+def test_results_json_schema(tiny_quickstart):
+    results, out = tiny_quickstart
+    on_disk = json.loads((out / "results.json").read_text())
+    for key in ("scene", "grid", "link", "references", "methods"):
+        assert key in on_disk, key
+    assert on_disk["scene"] == "simple_street_canyon"
+    assert on_disk["grid"]["num_x"] == on_disk["grid"]["num_y"] == 16
+    assert on_disk["link"]["bs_array"]["num_ant"] == 8
+    assert set(on_disk["references"]) == {"perfect_csi", "ground_truth_map"}
+    assert _canonical(on_disk["methods"]) == _canonical(results["methods"])
+
+
+def test_one_method_record_per_method_and_task(tiny_quickstart):
+    results, _ = tiny_quickstart
+    methods = results["config"]["methods"]
+    pairs = [(record["name"], record["task"]) for record in results["methods"]]
+    assert sorted(pairs) == sorted((name, task) for name in methods for task in TASKS)
+    for record in results["methods"]:
+        for key in MAP_KEYS:
+            assert isinstance(record["map"][key], float), (record["name"], record["task"], key)
+        for key in RATE_KEYS:
+            assert math.isfinite(record["rate"][key]), (record["name"], record["task"], key)
+        assert record["map"]["gain_rmse_db"] >= 0.0
+
+
+def test_no_map_beats_perfect_csi(tiny_quickstart):
+    results, _ = tiny_quickstart
+    references = results["references"]
+    assert references["perfect_csi"]["fraction_of_perfect_csi"] == pytest.approx(1.0)
+    assert 0.0 <= references["ground_truth_map"]["fraction_of_perfect_csi"] <= 1.0 + 1e-9
+    for record in results["methods"]:
+        assert 0.0 <= record["rate"]["fraction_of_perfect_csi"] <= 1.0 + 1e-9, (record["name"], record["task"])
+        assert record["rate"]["p5_bps_hz"] <= record["rate"]["mean_bps_hz"] + 1e-9
+
+
+def test_report_and_figures_are_written(tiny_quickstart):
+    results, out = tiny_quickstart
+    report = (out / "report.md").read_text()
+    assert "simple_street_canyon" in report
+    for record in results["methods"]:
+        assert f"| {record['name']} | {record['task']} |" in report
+    for name in ("maps_sr_x2.png", "maps_sr_x4.png", "rate_cdf.png"):
+        path = out / name
+        assert path.is_file(), name
+        assert path.read_bytes()[:8] == PNG_MAGIC, name
+        assert f"![{name}]({name})" in report
+
+
+def test_rerun_loads_ground_truth_from_cache(tiny_quickstart, tiny_quickstart_config):
+    first, out = tiny_quickstart
+    assert first["timings_s"]["ground_truth_from_cache"] is False
+    second = run_quickstart(tiny_quickstart_config(out), progress=False, log=lambda *args: None)
+    assert second["timings_s"]["ground_truth_from_cache"] is True
+    assert _canonical(second["methods"]) == _canonical(first["methods"])
+    assert _canonical(second["references"]) == _canonical(first["references"])
