@@ -27,7 +27,7 @@ from ckmsim.maps.degrade import uniform_subsample
 from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.rate_metrics import rate_summary
-from ckmsim.raytrace.building import surface_height_m
+from ckmsim.scene.geometry import surface_height_m
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds

@@ -14,7 +14,7 @@ import xarray as xr
 
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm
 from ckmsim.maps.grid import Grid
-from ckmsim.raytrace.building import building_mask
+from ckmsim.scene.geometry import building_mask
 from ckmsim.raytrace.gain_map import gain_map_db
 from ckmsim.raytrace.paths import trace_paths
 from ckmsim.raytrace.scene_setup import place_base_station

@@ -44,6 +44,7 @@ def load_scene(name_or_xml: str):
                           f"and not a Mitsuba .xml file")
     if not path.is_file():
         raise CkmsimError(f"Scene file '{path}' does not exist")
+    check_scene_xml(path)
     try:
         scene = rt.load_scene(str(path))
     except Exception as err:  # Mitsuba raises RuntimeError, ValueError, ... with a long C++ trace
@@ -52,6 +53,43 @@ def load_scene(name_or_xml: str):
     if not scene.objects:
         raise CkmsimError(f"Scene XML '{path}' has no geometry (no shape with a radio material)")
     return scene
+
+
+def check_scene_xml(path: Path) -> None:
+    """Check a Mitsuba scene XML before Mitsuba sees it, so that errors name the file and the element.
+
+    Checks: well-formed XML; every ``<shape>``'s mesh file exists (relative to the XML's folder); every
+    shape's ``bsdf`` reference names a material defined in the file; every ``itu-radio-material`` names an
+    ITU material Sionna RT knows; at least one shape.
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    from sionna.rt.radio_materials.itu import ITU_MATERIALS_PROPERTIES
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as err:
+        raise CkmsimError(f"Cannot load scene XML '{path}': not well-formed XML ({err})") from None
+    materials = {}
+    for bsdf in root.iter("bsdf"):
+        materials[bsdf.get("id")] = bsdf
+        if bsdf.get("type") == "itu-radio-material":
+            kind = next((e.get("value") for e in bsdf.findall("string") if e.get("name") == "type"), None)
+            if kind not in ITU_MATERIALS_PROPERTIES:
+                raise CkmsimError(f"Scene XML '{path}': material <bsdf id=\"{bsdf.get('id')}\"> has unknown ITU "
+                                  f"type '{kind}'; expected one of {', '.join(sorted(ITU_MATERIALS_PROPERTIES))}")
+    shapes = list(root.iter("shape"))
+    if not shapes:
+        raise CkmsimError(f"Scene XML '{path}' has no geometry (no <shape> element)")
+    for shape in shapes:
+        label = f"<shape id=\"{shape.get('id')}\">"
+        for string in shape.findall("string"):
+            if string.get("name") == "filename" and not (path.parent / string.get("value", "")).is_file():
+                raise CkmsimError(f"Scene XML '{path}': {label} refers to missing mesh file "
+                                  f"'{path.parent / string.get('value', '')}'")
+        for ref in shape.findall("ref"):
+            if ref.get("id") not in materials:
+                raise CkmsimError(f"Scene XML '{path}': {label} refers to undefined material '{ref.get('id')}'")
 
 
 @dataclass(frozen=True)

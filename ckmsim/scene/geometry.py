@@ -1,4 +1,5 @@
-"""Building masks by casting one downward ray per cell (zeros of a radio map are not a building mask)."""
+"""Scene geometry queries: surface heights and building masks by casting one downward ray per cell
+(zeros of a radio map are not a building mask)."""
 
 from __future__ import annotations
 
