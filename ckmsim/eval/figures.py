@@ -52,10 +52,11 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
         images.append(_show(axes[0, col], predictions[name]["gain_db"].values, grid, name, "viridis", vmin,
                             vmax, building))
         error = np.abs(predictions[name]["gain_db"].values - gain)
-        _show(axes[1, col], error, grid, f"|error| {name} [dB]", "magma", 0, 30, building)
+        gain_error_image = _show(axes[1, col], error, grid, f"|error| {name} [dB]", "magma", 0, 30, building)
         az_error = np.abs(angle_difference_deg(predictions[name]["aoa_az_deg"].sel(path=0).values,
                                                truth["aoa_az_deg"].sel(path=0).values))
-        _show(axes[2, col], az_error, grid, f"|AoA az error| {name} [deg]", "magma", 0, 90, building)
+        angle_error_image = _show(axes[2, col], az_error, grid, f"|AoA az error| {name} [deg]", "magma", 0, 90,
+                                  building)
     _show(axes[2, 0], truth["aoa_az_deg"].sel(path=0).values, grid, "strongest-path AoA az [deg]",
           "twilight", -180, 180, building)
     _show(axes[2, 1], _sparse_view(observation, "aoa_az_deg", path=0), grid, "observed AoA az [deg]",
@@ -64,6 +65,9 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
           0, 1, building)
     axes[1, 1].axis("off")
     fig.colorbar(images[0], ax=axes[0, -1], label="gain [dB]")
+    if names:
+        fig.colorbar(gain_error_image, ax=axes[1, -1], label="|gain error| [dB] (clipped at 30)")
+        fig.colorbar(angle_error_image, ax=axes[2, -1], label="|azimuth error| [deg] (clipped at 90)")
     fig.suptitle(f"{truth.attrs.get('scene', '')}: task {observation.task}", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)
