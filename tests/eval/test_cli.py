@@ -78,3 +78,18 @@ def test_malformed_coordinates(capsys, tmp_path, option, value, count):
 def test_help_exits_zero(capsys):
     assert main(["quickstart", "--help"]) == 0
     assert "--scene" in capsys.readouterr().out
+
+
+def test_scene_generate_writes_loadable_folder(capsys, tmp_path):
+    from ckmsim.scene.load import load_scene
+
+    assert main(["scene", "generate", "--out", str(tmp_path / "city"), "--seed", "1", "--size", "128"]) == 0
+    assert "buildings, seed 1" in capsys.readouterr().out
+    assert load_scene(str(tmp_path / "city" / "scene.xml")).objects
+
+
+def test_scene_import_missing_file(capsys, tmp_path):
+    code = main(["scene", "import", str(tmp_path / "none.osm"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "none.osm' does not exist" in err
