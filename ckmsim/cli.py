@@ -99,6 +99,53 @@ def scene_generate(
     print(f"wrote {xml}: {num_buildings} buildings, seed {seed}")
 
 
+@scene_app.command("preview")
+def scene_preview(
+    scene: str = typer.Argument(..., help="Built-in scene name or Mitsuba XML path."),
+    out: str = typer.Option(..., help="PNG file to write."),
+    bs: Optional[str] = typer.Option(None, help="BS position 'x,y,z' [m]: marks it and overlays its radio map."),
+    cells: int = typer.Option(256, help="Cells on the longer side of the preview grid."),
+):
+    """Top view of a scene's buildings (heights), with a transmitter and its radio map if --bs is given."""
+    from ckmsim.raytrace.gain_map import gain_map_db
+    from ckmsim.raytrace.scene_setup import place_base_station
+    from ckmsim.raytrace.settings import RayTracingSettings
+    from ckmsim.scene.load import load_scene
+    from ckmsim.scene.preview import default_grid, preview_png
+
+    loaded = load_scene(scene)
+    grid = default_grid(loaded, cells_long_side=cells)
+    position = _parse_floats(bs, 3, "--bs")
+    radio_map = None
+    if position is not None:
+        settings = RayTracingSettings(radio_map_samples=10**6)
+        place_base_station(loaded, position, settings)
+        radio_map = gain_map_db(loaded, grid, settings)
+    path = preview_png(loaded, out, grid=grid, radio_map_db=radio_map,
+                       transmitters=[position] if position is not None else None)
+    print(f"wrote {path}")
+
+
+@scene_app.command("tiles")
+def scene_tiles(
+    scene: str = typer.Argument(..., help="Built-in scene name or Mitsuba XML path."),
+    tile_cells: int = typer.Option(128, help="Cells per tile side."),
+    cell_size: float = typer.Option(2.0, help="Cell size [m]."),
+    min_open_fraction: float = typer.Option(0.1, help="Drop tiles with less open (non-building) area."),
+):
+    """List the square study areas a scene is cut into, with bounds and building fraction."""
+    from ckmsim.scene.load import load_scene
+    from ckmsim.scene.tiles import tile_scene, tiles_table
+
+    rows = tiles_table(tile_scene(load_scene(scene), tile_cells=tile_cells, cell_size_m=cell_size,
+                                  min_open_fraction=min_open_fraction))
+    print("index  row  col    x_min    x_max    y_min    y_max  building")
+    for r in rows:
+        print(f"{r['index']:5d} {r['row']:4d} {r['col']:4d} {r['x_min']:8.1f} {r['x_max']:8.1f} "
+              f"{r['y_min']:8.1f} {r['y_max']:8.1f}  {r['building_fraction']:8.2f}")
+    print(f"{len(rows)} tile(s) of {tile_cells} x {tile_cells} cells of {cell_size} m")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

@@ -93,3 +93,13 @@ def test_scene_import_missing_file(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "none.osm' does not exist" in err
+
+
+def test_scene_preview_and_tiles(capsys, tmp_path):
+    assert main(["scene", "generate", "--out", str(tmp_path / "city"), "--size", "128"]) == 0
+    xml = str(tmp_path / "city" / "scene.xml")
+    png = tmp_path / "preview.png"
+    assert main(["scene", "preview", xml, "--out", str(png), "--cells", "64"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["scene", "tiles", xml, "--tile-cells", "16", "--cell-size", "2", "--min-open-fraction", "0"]) == 0
+    assert "16 tile(s) of 16 x 16 cells" in capsys.readouterr().out
