@@ -156,7 +156,8 @@ class DynamicScene:
 
     The building mask is computed once, before the boxes are added; the boxes (``car-i``, ``ped-i``) are
     added once and only moved afterwards. Materials are named ``ckmsim-car-<itu>`` and ``ckmsim-ped-<itu>``
-    so they never clash with the scene's own.
+    so they never clash with the scene's own. The boxes sit at the origin until the first :meth:`redraw` or
+    :meth:`place`; call ``redraw(block)`` before tracing each coherence block.
     """
 
     def __init__(self, scene, grid: Grid, config: MovingObjects = MovingObjects(), seed: int = 0):
