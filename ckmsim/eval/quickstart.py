@@ -18,6 +18,7 @@ import xarray as xr
 
 from ckmsim import __version__
 from ckmsim.baselines.interpolation import INTERPOLATORS
+from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.score import BeamSelectionScorer
@@ -34,6 +35,8 @@ from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
 
 #: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
+#: Methods the quickstart can run: those that reconstruct every CKM layer, so both scores apply.
+QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 2
 #: Height of the BS above the highest surface of the study area [m] ("rooftop height").
@@ -58,7 +61,7 @@ class QuickstartConfig:
     center_m: tuple[float, float] | None = None
     bs_position_m: tuple[float, float, float] | None = None
     factors: tuple[int, ...] = (2, 4)
-    methods: tuple[str, ...] = ("bilinear", "bicubic", "knn")
+    methods: tuple[str, ...] = ("bilinear", "bicubic", "knn", "idw", "rbf", "kriging")
     num_map_paths: int = 2
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
@@ -66,9 +69,9 @@ class QuickstartConfig:
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in INTERPOLATORS]
+        unknown = [m for m in self.methods if m not in QUICKSTART_METHODS]
         if unknown:
-            raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(INTERPOLATORS)}")
+            raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(QUICKSTART_METHODS)}")
         if any(int(f) != f or f < 2 for f in self.factors):
             raise CkmsimError(f"Down-sampling factors must be integers >= 2. Received: factors={self.factors}")
         if self.num_map_paths < 1:
@@ -190,7 +193,7 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
         observation = uniform_subsample(truth, factor)
         observations[observation.task] = observation
         for name in config.methods:
-            prediction = INTERPOLATORS[name]().fit().predict(observation)
+            prediction = QUICKSTART_METHODS[name]().fit().predict(observation)
             record, rate = _method_record(name, observation.task, prediction, truth, scorer, truth_scm, perfect)
             records.append(record)
             rates[(name, observation.task)] = rate

@@ -1,0 +1,180 @@
+"""Scattered-data baselines (IDW, RBF, kriging): exact at samples, planes, convergence, the azimuth seam."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ckmsim.baselines.base import Method
+from ckmsim.baselines.interpolation import Interpolator
+from ckmsim.baselines.scattered import IDW, RBF, SCATTERED, Kriging
+from ckmsim.errors import CkmsimError
+from ckmsim.maps.angles import angle_difference_deg
+from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm, validate_ckm
+from ckmsim.maps.degrade import uniform_subsample
+from ckmsim.maps.grid import Grid
+
+METHODS = sorted(SCATTERED)
+FLOAT_LAYERS = ("gain_db", "path_gain_db", "aoa_az_deg", "aoa_el_deg", "toa_s")
+
+
+def _grid(n):
+    return Grid(center_x_m=0.0, center_y_m=0.0, num_x=n, num_y=n, cell_size_m=2.0)
+
+
+def _building(n):
+    """[n, n] bool: one block of buildings covering some lattice cells of every factor used here."""
+    building = np.zeros((n, n), dtype=bool)
+    building[5:9, 9:13] = True
+    return building
+
+
+def _random_truth(n, seed):
+    """A CKM with every layer, two paths (the second absent in some cells) and a building block."""
+    rng = np.random.default_rng(seed)
+    shape = (n, n)
+    building = _building(n)
+    gain_db = rng.uniform(-140.0, -60.0, shape)
+    gain_db[building] = np.nan
+    # [2, n, n]
+    path_gain_db = np.stack([gain_db - 1.0, gain_db - rng.uniform(3.0, 30.0, shape)])
+    az = rng.uniform(-180.0, 180.0, (2,) + shape)
+    el = rng.uniform(-30.0, 60.0, (2,) + shape)
+    toa = rng.uniform(1e-7, 1e-6, (2,) + shape)
+    absent = np.stack([building, building | (rng.random(shape) < 0.3)])
+    path_gain_db[absent] = GAIN_FLOOR_DB
+    for layer in (az, el, toa):
+        layer[absent] = np.nan
+    variables = {"gain_db": gain_db, "path_gain_db": path_gain_db, "aoa_az_deg": az, "aoa_el_deg": el,
+                 "toa_s": toa, "los": rng.random(shape) < 0.5, "building": building}
+    return make_ckm(_grid(n), variables, {"scene": "toy", "frequency_hz": 3.5e9})
+
+
+def _map_truth(gain_db, building=None, az_deg=None):
+    """A CKM with only ``gain_db`` [n, n] (and optionally one path of azimuth [1, n, n])."""
+    n = gain_db.shape[0]
+    building = np.zeros((n, n), dtype=bool) if building is None else building
+    variables = {"gain_db": np.where(building, np.nan, gain_db), "building": building}
+    if az_deg is not None:
+        variables["aoa_az_deg"] = az_deg
+    return make_ckm(_grid(n), variables)
+
+
+def _plane(n):
+    """[n, n]: a*x + b*y + c in cell units, in a realistic gain range [dB]."""
+    rows, cols = np.indices((n, n))
+    return -0.7 * cols + 1.3 * rows - 100.0
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n, factor", [(16, 2), (17, 4), (17, 3)])
+def test_exact_at_observed_cells(method, n, factor):
+    observation = uniform_subsample(_random_truth(n, seed=n + factor), factor)
+    predicted = SCATTERED[method]().predict(observation)
+    for name in FLOAT_LAYERS:
+        # [..., n, n]
+        measured = observation.values[name].values
+        valid = np.isfinite(measured) & observation.observed
+        assert valid.any()
+        got, want = predicted[name].values[valid], measured[valid]
+        if name == "aoa_az_deg":
+            np.testing.assert_array_less(np.abs(angle_difference_deg(got, want)), 1e-3)
+        elif name == "toa_s":
+            np.testing.assert_allclose(got * 1e9, want * 1e9, rtol=0, atol=1e-3)
+        else:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["idw", "kriging"])
+def test_exact_with_k_or_neighbour_limit(method):
+    observation = uniform_subsample(_random_truth(16, seed=1), 2)
+    instance = IDW(k=3) if method == "idw" else Kriging(neighbors=4)
+    predicted = instance.predict(observation)["gain_db"].values
+    observed = observation.observed
+    np.testing.assert_allclose(predicted[observed], observation.values["gain_db"].values[observed],
+                               rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_finer_sampling_gives_lower_error_on_a_smooth_field(method):
+    n = 17
+    rows, cols = np.indices((n, n))
+    truth = _map_truth(-100.0 + 10.0 * np.sin(2 * np.pi * cols / 16) * np.cos(2 * np.pi * rows / 20))
+    rmse = {}
+    for factor in (2, 4):
+        predicted = SCATTERED[method]().predict(uniform_subsample(truth, factor))
+        error = predicted["gain_db"].values - truth["gain_db"].values
+        rmse[factor] = np.sqrt(np.mean(error**2))
+    assert rmse[2] < rmse[4]
+
+
+@pytest.mark.parametrize("neighbors", [None, 16])
+def test_thin_plate_rbf_reproduces_a_plane(neighbors):
+    n = 17
+    truth = _map_truth(_plane(n))
+    predicted = RBF(neighbors=neighbors).predict(uniform_subsample(truth, 4))["gain_db"].values
+    # Thin-plate carries a degree-1 polynomial: the plane is reproduced everywhere, extrapolation included.
+    np.testing.assert_allclose(predicted, truth["gain_db"].values, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_azimuth_across_the_seam_stays_near_180(method):
+    n = 17
+    # Left half of the map sees 179 deg, right half -179 deg: both 1 deg from the +-180 seam.
+    az_deg = np.where(np.arange(n)[None, None, :] < n // 2, 179.0, -179.0) * np.ones((1, n, n))
+    truth = _map_truth(_plane(n), az_deg=az_deg)
+    predicted = SCATTERED[method]().predict(uniform_subsample(truth, 4))
+    error_deg = angle_difference_deg(predicted["aoa_az_deg"].values, 180.0)
+    assert np.all(np.abs(error_deg) < 2.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gain_is_nan_on_buildings_and_finite_elsewhere(method):
+    n = 16
+    building = _building(n)
+    observation = uniform_subsample(_map_truth(_plane(n), building=building), 4)
+    gain_db = SCATTERED[method]().predict(observation)["gain_db"].values
+    assert np.all(np.isnan(gain_db[building]))
+    assert np.all(np.isfinite(gain_db[~building]))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_output_is_a_valid_ckm_without_needing_a_factor(method):
+    truth = _random_truth(16, seed=3)
+    observation = replace(uniform_subsample(truth, 4), factor=None)
+    predicted = SCATTERED[method]().predict(observation)
+    validate_ckm(predicted)
+    assert set(predicted.data_vars) == set(FLOAT_LAYERS) | {"building"}
+    assert predicted.attrs["method"] == method
+    assert np.all(np.isfinite(predicted["path_gain_db"].values))
+    assert np.all(np.isfinite(predicted["aoa_az_deg"].values))
+
+
+def test_kriging_runs_on_a_32x32_x4_observation():
+    n = 32
+    rows, cols = np.indices((n, n))
+    truth = _map_truth(-100.0 + 10.0 * np.sin(cols / 5.0) + 0.3 * rows, building=_building(n))
+    predicted = Kriging().predict(uniform_subsample(truth, 4))["gain_db"].values
+    assert np.all(np.isfinite(predicted[~_building(n)]))
+
+
+@pytest.mark.parametrize("factory, match", [
+    (lambda: IDW(power=0.0), "power="), (lambda: IDW(power=float("nan")), "power="),
+    (lambda: IDW(k=0), "k="), (lambda: IDW(k=2.5), "k="),
+    (lambda: RBF(kernel="nope"), "kernel="), (lambda: RBF(neighbors=0), "neighbors="),
+    (lambda: RBF(smoothing=-1.0), "smoothing="), (lambda: RBF(epsilon=0.0), "epsilon="),
+    (lambda: Kriging(variogram_model="cubic"), "variogram_model="), (lambda: Kriging(neighbors=-3), "neighbors="),
+    (lambda: Kriging(neighbors=True), "neighbors="),
+])
+def test_bad_hyper_parameters_raise(factory, match):
+    with pytest.raises(CkmsimError, match=match):
+        factory()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_face(method):
+    instance = SCATTERED[method]()
+    assert isinstance(instance, Method) and isinstance(instance, Interpolator)
+    assert instance.fit() is instance
+    assert instance.name == method
+    assert method in repr(instance).lower()
