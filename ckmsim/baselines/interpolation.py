@@ -27,6 +27,8 @@ from ckmsim.maps.degrade import Observation
 
 #: Layers holding an angle on the circle (interpolated through cos/sin); all other float layers are linear.
 CIRCULAR_LAYERS = frozenset({"aoa_az_deg"})
+#: Layers with a physical range that interpolants may overshoot, clipped after interpolation.
+BOUNDED_LAYERS = {"aoa_el_deg": (-90.0, 90.0)}
 
 # Lattice cells added on each side before cubic spline filtering. The odd reflection continues a plane
 # exactly, and the filter's boundary influence decays as 0.268**pad (the cubic B-spline pole), so 12 cells
@@ -161,6 +163,9 @@ class Interpolator(Method):
         # [num_fields, num_y, num_x]
         fields = layer.reshape((-1,) + observation.grid.shape)
         predicted = np.stack([interpolate(field, observation) for field in fields])
+        if name in BOUNDED_LAYERS:
+            # Splines and RBFs overshoot between samples; an elevation past the pole is not an angle.
+            predicted = np.clip(predicted, *BOUNDED_LAYERS[name])
         return predicted.reshape(layer.shape)
 
     def _predict_field(self, field: np.ndarray, observation: Observation) -> np.ndarray:

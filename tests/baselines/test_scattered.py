@@ -178,3 +178,21 @@ def test_method_face(method):
     assert instance.fit() is instance
     assert instance.name == method
     assert method in repr(instance).lower()
+
+
+def test_elevation_overshoot_is_clipped_to_the_pole():
+    """An RBF through elevations near +-90 deg overshoots between samples; the output stays an angle."""
+    from ckmsim.baselines.scattered import RBF
+    from ckmsim.maps.ckm import make_ckm, validate_ckm
+    from ckmsim.maps.degrade import uniform_subsample
+    from ckmsim.maps.grid import Grid
+
+    grid = Grid(0.0, 0.0, 16, 16, 1.0)
+    rows, cols = np.indices(grid.shape)
+    elevation = np.where((rows // 4 + cols // 4) % 2 == 0, 89.5, -89.5)[None]
+    truth = make_ckm(grid, {"gain_db": np.full(grid.shape, -100.0), "building": np.zeros(grid.shape, bool),
+                            "path_gain_db": np.full((1,) + grid.shape, -100.0),
+                            "aoa_az_deg": np.zeros((1,) + grid.shape), "aoa_el_deg": elevation})
+    prediction = RBF().predict(uniform_subsample(truth, 2))
+    validate_ckm(prediction)
+    assert np.nanmax(np.abs(prediction["aoa_el_deg"].values)) <= 90.0
