@@ -36,6 +36,9 @@ BOUNDED_LAYERS = {"aoa_el_deg": (-90.0, 90.0)}
 _SPLINE_PAD = 12
 
 
+#: Queries handled per batch, to bound the memory of dense [queries, samples] (or neighbourhood) arrays.
+QUERY_CHUNK = 2048
+
 def fill_from_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Replace every invalid cell by the value of its nearest valid cell (Euclidean distance).
 
@@ -86,11 +89,12 @@ def lattice_spline(lattice: np.ndarray, factor: int, shape: tuple[int, int], ord
     return ndimage.map_coordinates(padded, coordinates, order=order, mode="nearest", prefilter=True)
 
 
-def idw_knn(points: np.ndarray, values: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Inverse-distance-weighted mean of the ``k`` nearest samples; a query on a sample returns it exactly.
+def idw(points: np.ndarray, values: np.ndarray, queries: np.ndarray, power: float,
+        k: int | None = None) -> np.ndarray:
+    """Inverse-distance weighting (Shepard): a query on a sample returns it exactly.
 
     .. math::
-        \\hat f(q) = \\frac{\\sum_{i \\in N_k(q)} f_i / d_i}{\\sum_{i \\in N_k(q)} 1 / d_i}
+        \\hat f(q) = \\frac{\\sum_i f_i\\, d_i^{-p}}{\\sum_i d_i^{-p}}
 
     Input
     -----
@@ -98,24 +102,35 @@ def idw_knn(points: np.ndarray, values: np.ndarray, queries: np.ndarray, k: int)
         Sample positions (row, col) [cells].
     values : [num_samples], float
     queries : [num_queries, 2], float
-        Query positions (row, col) [cells].
-    k : int
-        Neighbours per query; fewer if there are fewer samples.
+    power : float
+        Distance exponent ``p`` > 0.
+    k : int or None
+        Use the ``k`` nearest samples (fewer if there are fewer samples); None uses all samples.
 
     Output
     ------
     estimates : [num_queries], float64
     """
-    num_neighbours = min(k, len(points))
-    # distances, neighbours: [num_queries, num_neighbours], nearest first
-    distances, neighbours = cKDTree(points).query(queries, k=list(range(1, num_neighbours + 1)))
-    with np.errstate(divide="ignore"):
-        weights = 1.0 / distances
-    # IDW's limit as d -> 0 is the sample itself; set it explicitly instead of dividing inf by inf.
-    exact = distances[:, 0] == 0.0
-    weights[exact] = 0.0
-    weights[exact, 0] = 1.0
-    return np.sum(weights * values[neighbours], axis=1) / np.sum(weights, axis=1)
+    estimates = np.empty(len(queries))
+    tree = cKDTree(points) if k is not None else None
+    num_neighbours = len(points) if k is None else min(k, len(points))
+    for start in range(0, len(queries), QUERY_CHUNK):
+        chunk = queries[start:start + QUERY_CHUNK]
+        if tree is None:
+            # distances, neighbours: [chunk, num_samples]
+            distances = np.linalg.norm(chunk[:, None, :] - points[None, :, :], axis=-1)
+            neighbours = np.broadcast_to(np.arange(len(points)), distances.shape)
+        else:
+            distances, neighbours = tree.query(chunk, k=list(range(1, num_neighbours + 1)))
+        with np.errstate(divide="ignore"):
+            weights = distances ** -power
+        # IDW's limit as d -> 0 is the sample itself; set it explicitly instead of dividing inf by inf.
+        exact_rows, exact_cols = np.nonzero(distances == 0.0)
+        weights[exact_rows] = 0.0
+        weights[exact_rows, exact_cols] = 1.0
+        estimates[start:start + len(chunk)] = (np.sum(weights * values[neighbours], axis=1)
+                                               / np.sum(weights, axis=1))
+    return estimates
 
 
 class Interpolator(Method):
@@ -268,7 +283,7 @@ class KNN(Interpolator):
     def _interpolate_valid(self, field: np.ndarray, valid: np.ndarray, observation: Observation) -> np.ndarray:
         # [num_y * num_x, 2]: (row, col) of every cell, row-major like field.ravel()
         cells = np.indices(field.shape).reshape(2, -1).T.astype(np.float64)
-        estimates = idw_knn(cells[valid.ravel()], field[valid], cells, self.k)
+        estimates = idw(cells[valid.ravel()], field[valid], cells, power=1.0, k=self.k)
         return estimates.reshape(field.shape)
 
 

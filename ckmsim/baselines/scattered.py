@@ -17,12 +17,10 @@ import numpy as np
 from scipy.interpolate import RBFInterpolator
 from scipy.spatial import cKDTree
 
-from ckmsim.baselines.interpolation import Interpolator, fill_from_nearest
+from ckmsim.baselines.interpolation import QUERY_CHUNK, Interpolator, fill_from_nearest, idw
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Observation
 
-#: Queries handled per batch, to bound the memory of dense [queries, samples] (or neighbourhood) arrays.
-_CHUNK = 2048
 
 
 def _cells(shape: tuple[int, int]) -> np.ndarray:
@@ -48,50 +46,6 @@ def _check_real(cls: str, arg: str, value, minimum: float, strict: bool) -> floa
         raise CkmsimError(f"{cls} needs a finite {arg} {'>' if strict else '>='} {minimum}. "
                           f"Received: {arg}={value!r}")
     return float(value)
-
-
-def idw(points: np.ndarray, values: np.ndarray, queries: np.ndarray, power: float,
-        k: int | None = None) -> np.ndarray:
-    """Inverse-distance weighting (Shepard): a query on a sample returns it exactly.
-
-    .. math::
-        \\hat f(q) = \\frac{\\sum_i f_i\\, d_i^{-p}}{\\sum_i d_i^{-p}}
-
-    Input
-    -----
-    points : [num_samples, 2], float
-        Sample positions (row, col) [cells].
-    values : [num_samples], float
-    queries : [num_queries, 2], float
-    power : float
-        Distance exponent ``p`` > 0.
-    k : int or None
-        Use the ``k`` nearest samples (fewer if there are fewer samples); None uses all samples.
-
-    Output
-    ------
-    estimates : [num_queries], float64
-    """
-    estimates = np.empty(len(queries))
-    tree = cKDTree(points) if k is not None else None
-    num_neighbours = len(points) if k is None else min(k, len(points))
-    for start in range(0, len(queries), _CHUNK):
-        chunk = queries[start:start + _CHUNK]
-        if tree is None:
-            # distances, neighbours: [chunk, num_samples]
-            distances = np.linalg.norm(chunk[:, None, :] - points[None, :, :], axis=-1)
-            neighbours = np.broadcast_to(np.arange(len(points)), distances.shape)
-        else:
-            distances, neighbours = tree.query(chunk, k=list(range(1, num_neighbours + 1)))
-        with np.errstate(divide="ignore"):
-            weights = distances ** -power
-        # IDW's limit as d -> 0 is the sample itself; set it explicitly instead of dividing inf by inf.
-        exact_rows, exact_cols = np.nonzero(distances == 0.0)
-        weights[exact_rows] = 0.0
-        weights[exact_rows, exact_cols] = 1.0
-        estimates[start:start + len(chunk)] = (np.sum(weights * values[neighbours], axis=1)
-                                               / np.sum(weights, axis=1))
-    return estimates
 
 
 class IDW(Interpolator):
@@ -234,8 +188,8 @@ class Kriging(Interpolator):
         num_neighbours = min(self.neighbors, len(points))
         tree = cKDTree(points)
         estimates = np.empty(len(cells))
-        for start in range(0, len(cells), _CHUNK):
-            chunk = cells[start:start + _CHUNK]
+        for start in range(0, len(cells), QUERY_CHUNK):
+            chunk = cells[start:start + QUERY_CHUNK]
             # distances, neighbours: [chunk, num_neighbours], nearest first
             distances, neighbours = tree.query(chunk, k=list(range(1, num_neighbours + 1)))
             # local: [chunk, num_neighbours, 2]
