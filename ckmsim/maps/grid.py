@@ -10,12 +10,12 @@ This module imports nothing from ckmsim: it is the data model the ray-tracing la
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import is_finite_number, is_whole_number
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,13 @@ class Grid:
     def __post_init__(self):
         for name in ("num_x", "num_y"):
             value = getattr(self, name)
-            if not _is_positive_integer(value):
+            if not is_whole_number(value, minimum=1):
                 raise CkmsimError(f"Grid.{name} must be a positive integer. Received: {name}={value!r}")
             # frozen dataclass: store 3.0 as 3 so that shapes are ints
             object.__setattr__(self, name, int(value))
         for name in ("center_x_m", "center_y_m", "cell_size_m", "height_m"):
             value = getattr(self, name)
-            if not _is_finite_number(value) or (name == "cell_size_m" and not float(value) > 0):
+            if not is_finite_number(value) or (name == "cell_size_m" and not float(value) > 0):
                 requirement = "a finite number > 0" if name == "cell_size_m" else "a finite number"
                 raise CkmsimError(f"Grid.{name} must be {requirement}. Received: {name}={value!r}")
 
@@ -117,17 +117,3 @@ class Grid:
         except TypeError as err:
             raise CkmsimError(f"Incomplete Grid description {values}: {err}") from None
 
-
-def _is_finite_number(value) -> bool:
-    """True for a real, finite number (bools and strings excluded)."""
-    if isinstance(value, (bool, str)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _is_positive_integer(value) -> bool:
-    """True for a number with an integer value >= 1 (3 and 3.0, not 3.5, nan or inf)."""
-    return _is_finite_number(value) and float(value).is_integer() and float(value) >= 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import is_finite_number, is_whole_number
 from ckmsim.maps.grid import Grid
 
 # Rejection-sampling budget per object before giving up with "streets too small".
@@ -43,8 +44,7 @@ class MovingObjects:
 
         for name in ("num_cars", "num_pedestrians"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
-                    or not float(value).is_integer() or value < 0:
+            if not is_whole_number(value, minimum=0):
                 raise CkmsimError(f"MovingObjects.{name} must be an integer >= 0. Received: {name}={value!r}")
             object.__setattr__(self, name, int(value))
         for name in ("car_size_m", "pedestrian_size_m"):
@@ -63,8 +63,7 @@ class MovingObjects:
                 raise CkmsimError(f"MovingObjects.{name} must be an ITU material name, one of "
                                   f"{', '.join(sorted(ITU_MATERIALS_PROPERTIES))}. Received: {name}={value!r}")
         value = self.min_gap_m
-        if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.number)) \
-                or not math.isfinite(float(value)) or value < 0:
+        if not is_finite_number(value) or value < 0:
             raise CkmsimError(f"MovingObjects.min_gap_m must be a finite number >= 0. Received: min_gap_m={value!r}")
         object.__setattr__(self, "min_gap_m", float(value))
 

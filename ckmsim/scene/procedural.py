@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import is_finite_number
 from ckmsim.scene.writer import Building, itu_material_names, write_scene_folder
 
 FOOTPRINT_SHAPES = ("rectangle", "l_shape", "courtyard")
@@ -111,8 +112,7 @@ class CityConfig:
 
 
 def _check_number(value, name, low=None, high=None):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
+    ok = is_finite_number(value) and (low is None or value >= low) and (high is None or value <= high)
     if not ok:
         bounds = f" in [{low}, {high}]" if high is not None else (f" >= {low}" if low is not None else "")
         raise CkmsimError(f"CityConfig.{name} must be a finite number{bounds}. Received: {name}={value!r}")
@@ -121,8 +121,7 @@ def _check_number(value, name, low=None, high=None):
 def _check_range(value, name, positive):
     try:
         low, high = value
-        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                 and math.isfinite(v) for v in (low, high)) and (low > 0 if positive else low >= 0) and low <= high
+        ok = all(is_finite_number(v) for v in (low, high)) and (low > 0 if positive else low >= 0) and low <= high
     except (TypeError, ValueError):
         ok = False
     if not ok:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import is_finite_number, is_whole_number
 from ckmsim.maps.grid import Grid
 from ckmsim.scene.geometry import building_mask
 from ckmsim.scene.load import scene_bounds
@@ -42,17 +43,13 @@ class Tile:
 
 
 def _check_args(tile_cells, cell_size_m, ue_height_m, min_open_fraction) -> None:
-    def finite(v):
-        return not isinstance(v, (bool, str)) and isinstance(v, (int, float, np.integer, np.floating)) \
-            and math.isfinite(float(v))
-
-    if not (finite(tile_cells) and float(tile_cells).is_integer() and tile_cells >= 1):
+    if not is_whole_number(tile_cells, minimum=1):
         raise CkmsimError(f"tile_cells must be a positive integer. Received: tile_cells={tile_cells!r}")
-    if not (finite(cell_size_m) and cell_size_m > 0):
+    if not (is_finite_number(cell_size_m) and cell_size_m > 0):
         raise CkmsimError(f"cell_size_m must be a finite number > 0. Received: cell_size_m={cell_size_m!r}")
-    if not finite(ue_height_m):
+    if not is_finite_number(ue_height_m):
         raise CkmsimError(f"ue_height_m must be a finite number. Received: ue_height_m={ue_height_m!r}")
-    if not (finite(min_open_fraction) and 0.0 <= min_open_fraction <= 1.0):
+    if not (is_finite_number(min_open_fraction) and 0.0 <= min_open_fraction <= 1.0):
         raise CkmsimError("min_open_fraction must be a number in [0, 1]. "
                           f"Received: min_open_fraction={min_open_fraction!r}")
 
