@@ -146,6 +146,56 @@ def scene_tiles(
     print(f"{len(rows)} tile(s) of {tile_cells} x {tile_cells} cells of {cell_size} m")
 
 
+dataset_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                          help="Build and inspect ray-traced CKM datasets.")
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("build")
+def dataset_build(
+    config: str = typer.Argument(..., help="Dataset TOML file (see experiments/datasets/small.toml)."),
+    out: Optional[str] = typer.Option(None, help="Store folder (default: datasets/<name>). An existing store of "
+                                                 "the same config is resumed."),
+    workers: int = typer.Option(1, help="Worker processes (1 = trace in this process)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the tasks on Ray: 'local' or a cluster address."),
+    max_samples: Optional[int] = typer.Option(None, help="Stop after this many samples in total (resumable)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+):
+    """Ray-trace every sample of a dataset config into a zarr store; interrupt and re-run to resume."""
+    from ckmsim.data.builder import build_dataset
+    from ckmsim.data.config import load_dataset_config
+    from ckmsim.data.inspect import dataset_info
+
+    dataset_config = load_dataset_config(config)
+    store = build_dataset(dataset_config, out or f"datasets/{dataset_config.name}", workers=workers,
+                          ray_address=ray, max_samples=max_samples, progress=not quiet)
+    print(dataset_info(store))
+
+
+@dataset_app.command("info")
+def dataset_info_command(store: str = typer.Argument(..., help="Dataset store folder.")):
+    """Summarise a dataset: samples and splits, scenes, settings, variables, timings, versions."""
+    from ckmsim.data.inspect import dataset_info
+    from ckmsim.data.store import DatasetStore
+
+    print(dataset_info(DatasetStore.open(store)))
+
+
+@dataset_app.command("show")
+def dataset_show(
+    store: str = typer.Argument(..., help="Dataset store folder."),
+    index: int = typer.Option(0, help="Sample index (negative counts from the end)."),
+    out: Optional[str] = typer.Option(None, help="PNG path (default: STORE/show/sample-<index>.png)."),
+):
+    """Write a PNG of every channel of one sample."""
+    from ckmsim.data.inspect import sample_png
+    from ckmsim.data.store import DatasetStore
+
+    opened = DatasetStore.open(store)
+    path = sample_png(opened, index, out or f"{store}/show/sample-{index}.png")
+    print(f"wrote {path}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

@@ -26,9 +26,9 @@ from ckmsim.maps.ckm import make_ckm
 from ckmsim.maps.degrade import Observation
 
 #: Layers holding an angle on the circle (interpolated through cos/sin); all other float layers are linear.
-CIRCULAR_LAYERS = frozenset({"aoa_az_deg"})
+CIRCULAR_LAYERS = frozenset({"aoa_az_deg", "aod_az_deg"})
 #: Layers with a physical range that interpolants may overshoot, clipped after interpolation.
-BOUNDED_LAYERS = {"aoa_el_deg": (-90.0, 90.0)}
+BOUNDED_LAYERS = {"aoa_el_deg": (-90.0, 90.0), "aod_el_deg": (-90.0, 90.0)}
 
 # Lattice cells added on each side before cubic spline filtering. The odd reflection continues a plane
 # exactly, and the filter's boundary influence decays as 0.268**pad (the cubic B-spline pole), so 12 cells

@@ -38,7 +38,7 @@ DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
 #: Methods the quickstart can run: those that reconstruct every CKM layer, so both scores apply.
 QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
-GROUND_TRUTH_FORMAT = 2
+GROUND_TRUTH_FORMAT = 3
 #: Height of the BS above the highest surface of the study area [m] ("rooftop height").
 BS_MAST_M = 2.0
 

@@ -11,13 +11,15 @@ variable       dims                  dtype   meaning
 ``path_gain_db`` (path, y, x)        float32 power gain of one path [dB]; ``gain_floor_db`` where absent
 ``aoa_az_deg`` (path, y, x)          float32 azimuth of arrival at the BS, (-180, 180] [deg]; NaN if absent
 ``aoa_el_deg`` (path, y, x)          float32 elevation of arrival at the BS, [-90, 90] [deg]; NaN if absent
+``aod_az_deg`` (path, y, x)          float32 azimuth of departure at the UE, (-180, 180] [deg]; NaN if absent
+``aod_el_deg`` (path, y, x)          float32 elevation of departure at the UE, [-90, 90] [deg]; NaN if absent
 ``toa_s``      (path, y, x)          float32 propagation delay of the path [s]; NaN if absent
 ``los``        (y, x)                bool    the strongest path is line-of-sight
 ``building``   (y, x)                bool    the cell centre lies inside or on top of a building
 ============== ===================== ======= ===========================================================
 
-Angles "of arrival at the BS" are those of the uplink (UE transmits); by reciprocity they equal the
-departure angles of the downlink ray trace. Azimuth is measured in the scene's x-y plane from +x towards +y,
+Angles follow the uplink (the UE at the cell transmits): "of arrival" is at the BS, "of departure" at the
+UE. By reciprocity they equal the downlink trace's departure angles at the BS and arrival angles at the UE. Azimuth is measured in the scene's x-y plane from +x towards +y,
 elevation from that plane towards +z (see :mod:`ckmsim.maps.angles`).
 
 Attributes: ``scene``, ``frequency_hz``, ``bs_position_m`` (x, y, z), ``grid`` (dict of
@@ -40,7 +42,8 @@ from ckmsim.maps.grid import Grid
 GAIN_FLOOR_DB = -250.0
 
 MAP_VARIABLES = {"gain_db": ("y", "x"), "los": ("y", "x"), "building": ("y", "x")}
-PATH_VARIABLES = {name: ("path", "y", "x") for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "toa_s")}
+PATH_VARIABLES = {name: ("path", "y", "x") for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "aod_az_deg",
+                                                         "aod_el_deg", "toa_s")}
 KNOWN_VARIABLES = {**MAP_VARIABLES, **PATH_VARIABLES}
 REQUIRED_VARIABLES = ("gain_db", "building")
 
@@ -108,14 +111,12 @@ def validate_ckm(ckm: xr.Dataset, where: str = "CKM") -> None:
         row, col = np.argwhere(bad)[0]
         raise CkmsimError(f"{where} 'gain_db' has {int(bad.sum())} non-finite value(s) outside buildings, "
                           f"first at (y={row}, x={col})")
-    if "aoa_az_deg" in ckm:
-        az = ckm["aoa_az_deg"].values
-        if np.any(np.abs(az[np.isfinite(az)]) > 180.0 + 1e-3):
-            raise CkmsimError(f"{where} 'aoa_az_deg' has values outside [-180, 180] deg")
-    if "aoa_el_deg" in ckm:
-        el = ckm["aoa_el_deg"].values
-        if np.any(np.abs(el[np.isfinite(el)]) > 90.0 + 1e-3):
-            raise CkmsimError(f"{where} 'aoa_el_deg' has values outside [-90, 90] deg")
+    for name, limit_deg in (("aoa_az_deg", 180.0), ("aod_az_deg", 180.0), ("aoa_el_deg", 90.0),
+                            ("aod_el_deg", 90.0)):
+        if name in ckm:
+            angle = ckm[name].values
+            if np.any(np.abs(angle[np.isfinite(angle)]) > limit_deg + 1e-3):
+                raise CkmsimError(f"{where} '{name}' has values outside [-{limit_deg:g}, {limit_deg:g}] deg")
 
 
 def write_ckm(ckm: xr.Dataset, path: str | Path) -> Path:

@@ -32,22 +32,25 @@ def path_layers(paths: xr.Dataset, grid: Grid, num_map_paths: int) -> dict[str, 
 
     Output
     ------
-    dict with ``path_gain_db``, ``aoa_az_deg``, ``aoa_el_deg``, ``toa_s``: ``[num_map_paths, num_y, num_x]``
+    dict with ``path_gain_db``, ``aoa_az_deg``, ``aoa_el_deg``, ``aod_az_deg``, ``aod_el_deg``, ``toa_s``:
+    ``[num_map_paths, num_y, num_x]``
     float64 (gain at ``GAIN_FLOOR_DB``, the rest NaN where a cell has fewer paths or no UE), and
     ``los``: ``[num_y, num_x]`` bool, the strongest path is LoS.
     """
     rows = paths["ue_row"].values
     cols = paths["ue_col"].values
     shape = (num_map_paths,) + grid.shape
-    layers = {"path_gain_db": np.full(shape, GAIN_FLOOR_DB), "aoa_az_deg": np.full(shape, np.nan),
-              "aoa_el_deg": np.full(shape, np.nan), "toa_s": np.full(shape, np.nan)}
+    # Uplink convention of the CKM: arrival at the BS = the trace's departure, departure at the UE = arrival.
+    sources = {"aoa_az_deg": "dep_az_deg", "aoa_el_deg": "dep_el_deg", "aod_az_deg": "arr_az_deg",
+               "aod_el_deg": "arr_el_deg", "toa_s": "delay_s"}
+    layers = {"path_gain_db": np.full(shape, GAIN_FLOOR_DB), **{name: np.full(shape, np.nan) for name in sources}}
     available = min(num_map_paths, paths.sizes["path"])
     valid = paths["valid"].values[:, :available]
     with np.errstate(divide="ignore"):
         gain_db = np.maximum(10.0 * np.log10(np.abs(paths["a"].values[:, :available]) ** 2), GAIN_FLOOR_DB)
-    sources = {"path_gain_db": gain_db, "aoa_az_deg": paths["dep_az_deg"].values[:, :available],
-               "aoa_el_deg": paths["dep_el_deg"].values[:, :available], "toa_s": paths["delay_s"].values[:, :available]}
-    for name, values in sources.items():
+    values_of = {"path_gain_db": gain_db,
+                 **{name: paths[source].values[:, :available] for name, source in sources.items()}}
+    for name, values in values_of.items():
         fill = GAIN_FLOOR_DB if name == "path_gain_db" else np.nan
         # [num_ue, available] -> [available, num_ue] scattered onto the grid cells of the UEs
         layers[name][:available, rows, cols] = np.where(valid, values, fill).T

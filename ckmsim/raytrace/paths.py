@@ -11,6 +11,8 @@ variable         dims         dtype     meaning
 ``delay_s``      (ue, path)   float32   propagation delay [s]
 ``dep_az_deg``   (ue, path)   float32   azimuth of departure at the BS [deg]
 ``dep_el_deg``   (ue, path)   float32   elevation of departure at the BS [deg]
+``arr_az_deg``   (ue, path)   float32   azimuth of arrival at the UE [deg]
+``arr_el_deg``   (ue, path)   float32   elevation of arrival at the UE [deg]
 ``los``          (ue, path)   bool      the path has no interaction (line of sight)
 ``valid``        (ue, path)   bool      the slot holds a path
 ================ ============ ========= ====================================================
@@ -28,6 +30,9 @@ from tqdm.auto import tqdm
 
 from ckmsim.maps.angles import sionna_to_az_el_deg
 from ckmsim.raytrace.settings import RayTracingSettings
+
+#: Variables of a path set, in the order of the table above.
+PATH_VARIABLES = ("a", "delay_s", "dep_az_deg", "dep_el_deg", "arr_az_deg", "arr_el_deg", "los", "valid")
 
 
 def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: RayTracingSettings) -> dict:
@@ -50,11 +55,13 @@ def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: Ra
     tau = np.array(paths.tau.numpy())[:, 0, :]
     az_deg, el_deg = sionna_to_az_el_deg(np.array(paths.theta_t.numpy())[:, 0, :],
                                          np.array(paths.phi_t.numpy())[:, 0, :])
+    arr_az_deg, arr_el_deg = sionna_to_az_el_deg(np.array(paths.theta_r.numpy())[:, 0, :],
+                                                 np.array(paths.phi_r.numpy())[:, 0, :])
     # [max_depth, num_rx, num_tx, num_paths] -> [num_rx, num_paths]; a LoS path has no interaction at all
     interactions = np.array(paths.interactions.numpy())
     los = valid & np.all(interactions[:, :, 0, :] == 0, axis=0) if interactions.size else valid.copy()
     return {"a": np.where(valid, a, 0.0), "delay_s": tau, "dep_az_deg": az_deg, "dep_el_deg": el_deg,
-            "los": los, "valid": valid}
+            "arr_az_deg": arr_az_deg, "arr_el_deg": arr_el_deg, "los": los, "valid": valid}
 
 
 def _sort_by_power(chunk: dict) -> dict:
@@ -120,7 +127,7 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
     num_paths = max(1, max((int(c["valid"].sum(axis=1).max(initial=0)) for c in chunks), default=1))
     chunks = [_pad_paths(c, num_paths) for c in chunks]
     merged = {name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros((0, num_paths))
-              for name in ("a", "delay_s", "dep_az_deg", "dep_el_deg", "los", "valid")}
+              for name in PATH_VARIABLES}
     return _make_path_set(merged, positions_m, scene, settings)
 
 
@@ -133,6 +140,8 @@ def _make_path_set(arrays: dict, positions_m: np.ndarray, scene, settings: RayTr
         "delay_s": (dims, np.where(valid, arrays["delay_s"], np.nan).astype(np.float32)),
         "dep_az_deg": (dims, np.where(valid, arrays["dep_az_deg"], np.nan).astype(np.float32)),
         "dep_el_deg": (dims, np.where(valid, arrays["dep_el_deg"], np.nan).astype(np.float32)),
+        "arr_az_deg": (dims, np.where(valid, arrays["arr_az_deg"], np.nan).astype(np.float32)),
+        "arr_el_deg": (dims, np.where(valid, arrays["arr_el_deg"], np.nan).astype(np.float32)),
         "los": (dims, arrays["los"].astype(bool) & valid),
         "valid": (dims, valid),
     }

@@ -1,0 +1,197 @@
+"""Dataset configuration: a TOML file, validated on load, stored verbatim in the dataset's manifest.
+
+Example (``experiments/datasets/small.toml``)::
+
+    [dataset]
+    name = "small"
+    seed = 7
+    scenes = ["../../scenes/city-s0/scene.xml", "munich"]   # paths relative to this file, or built-in names
+    tile_cells = 32
+    cell_size_m = 2.0
+    ue_height_m = 1.5
+    tiles_per_scene = 2
+    transmitters_per_tile = 2
+    num_map_paths = 2
+
+    [transmitter]
+    height_m = 10.0            # above the ground (CKMImageNet: BS at 10 m, UE at 1 m)
+
+    [split]
+    test_scenes = ["munich"]   # whole scenes held out for testing
+    val_fraction = 0.25        # share of the remaining tiles for validation
+
+    [ray_tracing]              # any field of ckmsim.raytrace.settings.RayTracingSettings
+    path_samples = 30000
+
+    [csi]                      # optional: MIMO-OFDM CSI of a UE drop; fields of CsiSettings
+    num_ues = 16
+
+Every section and key is checked: a typo fails with the name of the file, the section and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ckmsim.errors import CkmsimError
+from ckmsim.raytrace.csi import CsiSettings
+from ckmsim.raytrace.settings import RayTracingSettings
+from ckmsim.validation import is_finite_number, is_whole_number
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything a dataset build depends on.
+
+    Parameters
+    ----------
+    name : str
+    seed : int
+        Root of every random choice (tiles, transmitter sites, UE drops, solver seeds).
+    scenes : tuple of str
+        Built-in Sionna scene names or scene XML paths (absolute once loaded from a file).
+    tile_cells, cell_size_m, ue_height_m
+        Each sample's grid: ``tile_cells x tile_cells`` cells of ``cell_size_m`` at ``ue_height_m`` [m].
+    tiles_per_scene : int
+        Tiles drawn per scene among those with at least ``min_open_fraction`` open cells; 0 takes all.
+    min_open_fraction : float
+    transmitters_per_tile : int
+        Samples per tile, each with its own transmitter site.
+    num_map_paths : int
+        Strongest paths per cell kept in the per-path layers (E-SRResNet: 2).
+    tx_height_m : float
+        Transmitter height above z = 0 [m], at a random non-building cell of the tile.
+    test_scenes : tuple of str
+        Scenes whose every tile goes to the test split.
+    val_fraction, test_fraction : float
+        Shares of the other tiles assigned to validation and test, by tile (never by sample).
+    ray_tracing : RayTracingSettings
+    csi : CsiSettings or None
+    """
+
+    name: str = "dataset"
+    seed: int = 0
+    scenes: tuple[str, ...] = ()
+    tile_cells: int = 32
+    cell_size_m: float = 2.0
+    ue_height_m: float = 1.5
+    tiles_per_scene: int = 0
+    min_open_fraction: float = 0.3
+    transmitters_per_tile: int = 1
+    num_map_paths: int = 2
+    tx_height_m: float = 10.0
+    test_scenes: tuple[str, ...] = ()
+    val_fraction: float = 0.0
+    test_fraction: float = 0.0
+    ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
+    csi: CsiSettings | None = None
+
+    def __post_init__(self):
+        if not self.scenes:
+            raise CkmsimError("Dataset config lists no scene: set [dataset] scenes = [...]")
+        for name in ("seed", "tile_cells", "transmitters_per_tile", "num_map_paths"):
+            if not is_whole_number(getattr(self, name), minimum=0 if name == "seed" else 1):
+                raise CkmsimError(f"Dataset config: {name} must be a positive integer. "
+                                  f"Received: {name}={getattr(self, name)!r}")
+        if not is_whole_number(self.tiles_per_scene, minimum=0):
+            raise CkmsimError(f"Dataset config: tiles_per_scene must be an integer >= 0 (0 = all). "
+                              f"Received: tiles_per_scene={self.tiles_per_scene!r}")
+        for name in ("cell_size_m", "tx_height_m"):
+            if not (is_finite_number(getattr(self, name)) and getattr(self, name) > 0):
+                raise CkmsimError(f"Dataset config: {name} must be a number > 0. "
+                                  f"Received: {name}={getattr(self, name)!r}")
+        for name in ("min_open_fraction", "val_fraction", "test_fraction"):
+            if not (is_finite_number(getattr(self, name)) and 0.0 <= getattr(self, name) <= 1.0):
+                raise CkmsimError(f"Dataset config: {name} must be in [0, 1]. Received: {name}={getattr(self, name)!r}")
+        if self.val_fraction + self.test_fraction > 1.0:
+            raise CkmsimError(f"Dataset config: val_fraction + test_fraction exceeds 1. Received: "
+                              f"val_fraction={self.val_fraction}, test_fraction={self.test_fraction}")
+        unknown = [s for s in self.test_scenes if s not in self.scenes]
+        if unknown:
+            raise CkmsimError(f"Dataset config: test_scenes {unknown} are not among the scenes {list(self.scenes)}")
+
+    def to_dict(self) -> dict:
+        """Plain-dict form (TOML sections flattened into one dict), for the manifest."""
+        out = asdict(self)
+        out["scenes"] = list(self.scenes)
+        out["test_scenes"] = list(self.test_scenes)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DatasetConfig":
+        """Inverse of :meth:`to_dict`."""
+        values = dict(values)
+        values["ray_tracing"] = RayTracingSettings.from_dict(values.get("ray_tracing") or {})
+        csi = values.get("csi")
+        values["csi"] = None if csi is None else _dataclass_from(CsiSettings, csi, "csi")
+        values["scenes"] = tuple(values.get("scenes", ()))
+        values["test_scenes"] = tuple(values.get("test_scenes", ()))
+        return _dataclass_from(cls, values, "dataset")
+
+
+#: TOML layout: section -> {key in the file: field of DatasetConfig}.
+_SECTIONS = {
+    "dataset": {name: name for name in ("name", "seed", "scenes", "tile_cells", "cell_size_m", "ue_height_m",
+                                        "tiles_per_scene", "min_open_fraction", "transmitters_per_tile",
+                                        "num_map_paths")},
+    "transmitter": {"height_m": "tx_height_m"},
+    "split": {"test_scenes": "test_scenes", "val_fraction": "val_fraction", "test_fraction": "test_fraction"},
+}
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset TOML file; relative scene paths are resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise CkmsimError(f"Dataset config '{path}' does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CkmsimError(f"Dataset config '{path}' is not valid TOML: {err}") from None
+    known_sections = set(_SECTIONS) | {"ray_tracing", "csi"}
+    unknown = sorted(set(raw) - known_sections)
+    if unknown:
+        raise CkmsimError(f"Dataset config '{path}': unknown section(s) {unknown}; expected {sorted(known_sections)}")
+    values = {}
+    for section, keys in _SECTIONS.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise CkmsimError(f"Dataset config '{path}': [{section}] must be a table")
+        bad = sorted(set(table) - set(keys))
+        if bad:
+            raise CkmsimError(f"Dataset config '{path}': unknown key(s) {bad} in [{section}]; expected a subset "
+                              f"of {sorted(keys)}")
+        values.update({keys[key]: value for key, value in table.items()})
+    scenes = [_resolve_scene(s, path.parent) for s in values.get("scenes", [])]
+    by_given = dict(zip(values.get("scenes", []), scenes))
+    values["scenes"] = scenes
+    values["test_scenes"] = [by_given.get(s, s) for s in values.get("test_scenes", [])]
+    values["ray_tracing"] = raw.get("ray_tracing", {})
+    values["csi"] = raw.get("csi")
+    try:
+        return DatasetConfig.from_dict(values)
+    except CkmsimError as err:
+        raise CkmsimError(f"Dataset config '{path}': {err}") from None
+
+
+def _resolve_scene(scene: str, base: Path) -> str:
+    """A scene XML path relative to the config file made absolute; built-in names are left as they are."""
+    if not isinstance(scene, str):
+        raise CkmsimError(f"Scene entries must be strings. Received: {scene!r}")
+    if not scene.lower().endswith(".xml"):
+        return scene
+    candidate = Path(scene)
+    return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
+
+
+def _dataclass_from(cls, values: dict, section: str):
+    """``cls(**values)`` with unknown keys named instead of a TypeError."""
+    if not isinstance(values, dict):
+        raise CkmsimError(f"[{section}] must be a table. Received: {values!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CkmsimError(f"unknown key(s) {unknown} in [{section}]; expected a subset of {sorted(known)}")
+    return cls(**values)
