@@ -186,3 +186,11 @@ def test_store_rejects_bad_index_and_missing_folder(uninterrupted, tmp_path):
         DatasetStore.open(tmp_path / "nothing")
     with pytest.raises(CkmsimError, match="split must be"):
         uninterrupted.indices("training")
+
+
+@pytest.mark.parametrize("executor", [{"workers": 2}, {"ray_address": "local", "workers": 2}],
+                         ids=["process-pool", "ray-local"])
+def test_parallel_executors_build_the_same_store(tmp_path, uninterrupted, executor):
+    out = tmp_path / "store"
+    build_dataset(_tiny_config(), out, progress=False, log=lambda m: None, **executor)
+    _assert_same_store(DatasetStore.open(out), uninterrupted)
