@@ -354,6 +354,10 @@ def cross_ap_weights(ap_positions, target_position, beta: float = 0.1) -> np.nda
     return weights / weights.sum()
 
 
+#: Single-transmitter channel-gain methods by registry name (the cross-AP scheme needs other APs' maps).
+MODEL_BASED = {PathLossKriging.name: PathLossKriging, ThreeGppUmi.name: ThreeGppUmi}
+
+
 def distance_weighted_cross_ap(maps_db, ap_positions, target_position, beta: float = 0.1) -> np.ndarray:
     """Infer the target AP's gain map as the distance-weighted sum of other APs' maps (cross-AP UNet eq. (7)).
 

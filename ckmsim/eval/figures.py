@@ -53,6 +53,10 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
                             vmax, building))
         error = np.abs(predictions[name]["gain_db"].values - gain)
         gain_error_image = _show(axes[1, col], error, grid, f"|error| {name} [dB]", "magma", 0, 30, building)
+        if "aoa_az_deg" not in predictions[name]:
+            axes[2, col].axis("off")
+            axes[2, col].set_title(f"{name}: no angles predicted", fontsize=8)
+            continue
         az_error = np.abs(angle_difference_deg(predictions[name]["aoa_az_deg"].sel(path=0).values,
                                                truth["aoa_az_deg"].sel(path=0).values))
         angle_error_image = _show(axes[2, col], az_error, grid, f"|AoA az error| {name} [deg]", "magma", 0, 90,
@@ -67,13 +71,14 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
     fig.colorbar(images[0], ax=axes[0, -1], label="gain [dB]")
     if names:
         fig.colorbar(gain_error_image, ax=axes[1, -1], label="|gain error| [dB] (clipped at 30)")
+    if any("aoa_az_deg" in p for p in predictions.values()):
         fig.colorbar(angle_error_image, ax=axes[2, -1], label="|azimuth error| [deg] (clipped at 90)")
     fig.suptitle(f"{truth.attrs.get('scene', '')}: task {observation.task}", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict) -> None:
+def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict, title: str = "") -> None:
     """CDF of per-UE rates for the references and every (method, task)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, values, style in [("perfect CSI", perfect, dict(color="k", lw=2)),
@@ -84,22 +89,27 @@ def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict) -> None:
     ax.set_xlabel("achievable rate [bit/s/Hz]")
     ax.set_ylabel("CDF over UEs")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, ncol=2)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_figures(out: Path, truth, observations: dict, predictions: dict, scorer, perfect, ground_truth_rates,
-                  rates: dict) -> list[Path]:
-    """Write ``maps_<task>.png`` per task and ``rate_cdf.png``; returns the paths written."""
+def write_figures(out: Path, truth, observations: dict, predictions: dict, perfect, rate_scores: dict) -> list[Path]:
+    """Write ``maps_<task>.png`` per task and one rate CDF per rate score; returns the paths written.
+
+    ``rate_scores`` maps a score name (``"beam selection"``) to ``(ground-truth-map rates [num_ue],
+    {(method, task): rates [num_ue]})``; its figure is ``rate_cdf_<name with underscores>.png``.
+    """
     written = []
     for task, observation in observations.items():
         per_task = {name: pred for (name, t), pred in predictions.items() if t == task}
         path = out / f"maps_{task}.png"
         plot_task_maps(path, truth, observation, per_task)
         written.append(path)
-    path = out / "rate_cdf.png"
-    plot_rate_cdfs(path, perfect, ground_truth_rates, rates)
-    written.append(path)
+    for score, (ground_truth_rates, rates) in rate_scores.items():
+        path = out / f"rate_cdf_{score.replace(' ', '_')}.png"
+        plot_rate_cdfs(path, perfect, ground_truth_rates, rates, title=f"rate with {score} from the map")
+        written.append(path)
     return written

@@ -18,8 +18,11 @@ import xarray as xr
 
 from ckmsim import __version__
 from ckmsim.baselines.interpolation import INTERPOLATORS
+from ckmsim.baselines.least_squares import LEAST_SQUARES
+from ckmsim.baselines.model_based import MODEL_BASED
 from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
+from ckmsim.link.adaptation import RateAdaptationScorer
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
@@ -35,8 +38,11 @@ from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
 
 #: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
-#: Methods the quickstart can run: those that reconstruct every CKM layer, so both scores apply.
-QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED}
+#: Methods the quickstart can run: every single-transmitter baseline. Those that reconstruct the per-path
+#: layers get both rate scores; gain-only ones (model-based) get the link-adaptation score.
+QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED}
+#: Layers a prediction needs for the beam-selection score.
+BEAM_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 3
 #: Height of the BS above the highest surface of the study area [m] ("rooftop height").
@@ -61,7 +67,7 @@ class QuickstartConfig:
     center_m: tuple[float, float] | None = None
     bs_position_m: tuple[float, float, float] | None = None
     factors: tuple[int, ...] = (2, 4)
-    methods: tuple[str, ...] = ("bilinear", "bicubic", "knn", "idw", "rbf", "kriging")
+    methods: tuple[str, ...] = tuple(QUICKSTART_METHODS)
     num_map_paths: int = 2
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
@@ -143,18 +149,26 @@ def load_or_trace_ground_truth(scene, config: QuickstartConfig, grid: Grid, bs, 
     return ckm, paths, False
 
 
-def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset,
-                   scorer: BeamSelectionScorer, truth_scm: np.ndarray, perfect: np.ndarray) -> tuple[dict, np.ndarray]:
-    """One entry of ``results.json["methods"]`` and the per-UE rates behind it."""
-    link = scorer.rates(prediction)
+def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset, scorer: BeamSelectionScorer,
+                   adaptation: RateAdaptationScorer, truth_scm: np.ndarray,
+                   perfect: np.ndarray) -> tuple[dict, np.ndarray | None, np.ndarray]:
+    """One entry of ``results.json["methods"]`` and the per-UE rates behind it: beam selection (None for a
+    gain-only method, whose ``rate`` entry is None too) and link adaptation."""
     scores = map_scores(prediction, truth)
     # Cells no ray reaches sit at the -250 dB floor and dominate a dB RMSE; the score over covered cells
     # says how well the method does where there is signal.
     covered = ~truth["building"].values & (truth["gain_db"].values > truth.attrs["gain_floor_db"])
     scores["covered_gain_rmse_db"] = map_scores(prediction, truth, region=covered)["gain_rmse_db"]
+    adapted = adaptation.rates(prediction)
+    record = {"name": name, "task": task, "map": scores, "rate": None,
+              "rate_adaptation": {**rate_summary(adapted.rate_bps_hz, perfect),
+                                  "outage_fraction": float(np.mean(adapted.outage))}}
+    if not all(layer in prediction for layer in BEAM_LAYERS):
+        return record, None, adapted.rate_bps_hz
+    link = scorer.rates(prediction)
     scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(link.scm, truth_scm)))
-    record = {"name": name, "task": task, "map": scores, "rate": rate_summary(link.rate_bps_hz, perfect)}
-    return record, link.rate_bps_hz
+    record["rate"] = rate_summary(link.rate_bps_hz, perfect)
+    return record, link.rate_bps_hz, adapted.rate_bps_hz
 
 
 def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -> dict:
@@ -185,22 +199,28 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
     perfect = scorer.perfect_csi_rates()
     truth_link = scorer.rates(truth)
     truth_scm = truth_link.scm
+    adaptation = RateAdaptationScorer(scorer)
+    truth_adapted = adaptation.rates(truth)
     link_setup_s = time.perf_counter() - t0
 
-    records, rates, predictions, observations = [], {}, {}, {}
+    records, rates, adapted_rates, predictions, observations = [], {}, {}, {}, {}
     t0 = time.perf_counter()
     for factor in config.factors:
         observation = uniform_subsample(truth, factor)
         observations[observation.task] = observation
         for name in config.methods:
             prediction = QUICKSTART_METHODS[name]().fit().predict(observation)
-            record, rate = _method_record(name, observation.task, prediction, truth, scorer, truth_scm, perfect)
+            record, rate, adapted_rates[(name, observation.task)] = _method_record(name, observation.task, prediction, truth, scorer, adaptation,
+                                          truth_scm, perfect)
             records.append(record)
-            rates[(name, observation.task)] = rate
+            if rate is not None:
+                rates[(name, observation.task)] = rate
             predictions[(name, observation.task)] = prediction
-            log(f"  {observation.task:6s} {name:9s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB, "
-                f"rate {record['rate']['mean_bps_hz']:.3f} bit/s/Hz "
-                f"({100 * record['rate']['fraction_of_perfect_csi']:.1f} % of perfect CSI)")
+            beam = ("n/a (no angles)" if record["rate"] is None
+                    else f"{100 * record['rate']['fraction_of_perfect_csi']:.1f} %")
+            log(f"  {observation.task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; "
+                f"% of perfect CSI: beam selection {beam}, link adaptation "
+                f"{100 * record['rate_adaptation']['fraction_of_perfect_csi']:.1f} %")
     methods_s = time.perf_counter() - t0
 
     results = {
@@ -213,9 +233,14 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
                  "codebook": {"type": "DFT", "oversampling": config.codebook_oversampling,
                               "num_beams": int(scorer.codebook.shape[0])},
                  "budget": config.budget.to_dict(), "num_ues": int(len(perfect)),
-                 "rate": "mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced channel"},
+                 "rate": "mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced channel",
+                 "rate_adaptation": "best beam; rate log2(1 + SNR N g_map 10^(-margin/10)) chosen from the map, "
+                                    "0 when above the true channel's rate",
+                 "adaptation_margin_db": adaptation.margin_db},
         "references": {"perfect_csi": rate_summary(perfect, perfect),
-                       "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect)},
+                       "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect),
+                       "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),
+                                                       "outage_fraction": float(np.mean(truth_adapted.outage))}},
         "methods": records,
         "config": {"seed": config.seed, "factors": list(config.factors), "methods": list(config.methods),
                    "num_map_paths": config.num_map_paths},
@@ -223,7 +248,8 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
                       "solver_calls": truth.attrs.get("timings_s", {}), "link_setup": link_setup_s,
                       "methods_and_scores": methods_s},
     }
-    write_figures(out, truth, observations, predictions, scorer, perfect, truth_link.rate_bps_hz, rates)
+    write_figures(out, truth, observations, predictions, perfect, {"beam selection": (truth_link.rate_bps_hz, rates),
+                  "link adaptation": (truth_adapted.rate_bps_hz, adapted_rates)})
     results["timings_s"]["total"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
     write_report(out, results)

@@ -9,20 +9,36 @@ def _fmt(value, digits=3) -> str:
     return "n/a" if value is None or value != value else f"{value:.{digits}f}"
 
 
+def _rate_cells(summary: dict | None) -> str:
+    if summary is None:
+        return "n/a | n/a | n/a"
+    return (f"{_fmt(summary['mean_bps_hz'])} | {_fmt(summary['p5_bps_hz'])} | "
+            f"{_fmt(100 * summary['fraction_of_perfect_csi'], 1)}")
+
+
+def _adaptation_cells(summary: dict | None) -> str:
+    if summary is None:
+        return "- | -"
+    return f"{_fmt(100 * summary['fraction_of_perfect_csi'], 1)} | {_fmt(100 * summary['outage_fraction'], 1)}"
+
+
 def results_table(results: dict) -> str:
-    """Markdown table: one row per (method, task) with map and rate scores, references first."""
+    """Markdown table: one row per (method, task) with map scores, the beam-selection rate and the
+    link-adaptation rate; references first."""
     header = ("| method | task | gain RMSE [dB] (covered) | AoA RMSE [deg] | NMSE | PSNR [dB] | SSIM | SCM cos | "
-              "mean rate [bit/s/Hz] | 5% rate | % of perfect CSI |\n|" + "---|" * 11)
+              "beam sel. mean rate [bit/s/Hz] | 5% rate | % of perfect CSI | link adapt. % of perfect CSI | "
+              "outage % |\n|" + "---|" * 13)
     rows = [header]
-    for name, summary in results["references"].items():
-        rows.append(f"| {name.replace('_', ' ')} | - | - | - | - | - | - | - | {_fmt(summary['mean_bps_hz'])} | "
-                    f"{_fmt(summary['p5_bps_hz'])} | {_fmt(100 * summary['fraction_of_perfect_csi'], 1)} |")
+    references = results["references"]
+    for name in ("perfect_csi", "ground_truth_map"):
+        rows.append(f"| {name.replace('_', ' ')} | - | - | - | - | - | - | - | {_rate_cells(references[name])} | "
+                    f"{_adaptation_cells(references.get(name + '_adaptation'))} |")
     for record in results["methods"]:
-        m, r = record["map"], record["rate"]
+        m = record["map"]
         rows.append(f"| {record['name']} | {record['task']} | {_fmt(m['gain_rmse_db'], 2)} ({_fmt(m['covered_gain_rmse_db'], 2)}) | "
                     f"{_fmt(m.get('aoa_rmse_deg'), 1)} | {_fmt(m['nmse'], 4)} | {_fmt(m['psnr_db'], 2)} | "
-                    f"{_fmt(m['ssim'])} | {_fmt(m.get('scm_cosine_mean'))} | {_fmt(r['mean_bps_hz'])} | "
-                    f"{_fmt(r['p5_bps_hz'])} | {_fmt(100 * r['fraction_of_perfect_csi'], 1)} |")
+                    f"{_fmt(m['ssim'])} | {_fmt(m.get('scm_cosine_mean'))} | {_rate_cells(record['rate'])} | "
+                    f"{_adaptation_cells(record.get('rate_adaptation'))} |")
     return "\n".join(rows)
 
 
@@ -46,9 +62,10 @@ def write_report(out: Path, results: dict) -> Path:
 - Link budget: {budget['tx_power_dbm']} dBm over {budget['bandwidth_hz'] / 1e6:.0f} MHz
   ({budget['num_subcarriers']} subcarriers evaluated), noise figure {budget['noise_figure_db']} dB,
   noise power {budget['noise_power_dbm']:.1f} dBm. {link['num_ues']} UEs (non-building cells with a path).
-- Rate: {link['rate']}. Each map selects the beam from its predicted spatial correlation matrix
-  (E-SRResNet eq. (6), strongest {results['config']['num_map_paths']} paths); perfect CSI selects it on
-  the true channel.
+- Beam-selection rate: {link['rate']}. Each map selects the beam from its predicted spatial correlation
+  matrix (E-SRResNet eq. (6), strongest {results['config']['num_map_paths']} paths); perfect CSI selects it
+  on the true channel. Gain-only methods (no path angles) have no beam-selection score.
+- Link-adaptation rate (every method): {link['rate_adaptation']}; margin {link['adaptation_margin_db']} dB.
 - Map scores over non-building cells (in brackets: over the cells that receive energy, since cells no
   ray reaches sit at the -250 dB floor); NMSE, PSNR and SSIM on the CKMImageNet pixel mapping
   (-250..-50 dB -> 0..1); AoA RMSE is the RMS angle between predicted and true arrival directions,

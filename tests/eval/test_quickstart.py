@@ -28,7 +28,7 @@ def test_results_json_schema(tiny_quickstart):
     assert on_disk["scene"] == "simple_street_canyon"
     assert on_disk["grid"]["num_x"] == on_disk["grid"]["num_y"] == 16
     assert on_disk["link"]["bs_array"]["num_ant"] == 8
-    assert set(on_disk["references"]) == {"perfect_csi", "ground_truth_map"}
+    assert set(on_disk["references"]) == {"perfect_csi", "ground_truth_map", "ground_truth_map_adaptation"}
     assert _canonical(on_disk["methods"]) == _canonical(results["methods"])
 
 
@@ -38,11 +38,25 @@ def test_one_method_record_per_method_and_task(tiny_quickstart):
     pairs = [(record["name"], record["task"]) for record in results["methods"]]
     assert sorted(pairs) == sorted((name, task) for name in methods for task in TASKS)
     for record in results["methods"]:
+        gain_only = record["name"] in ("pathloss_kriging", "umi_3gpp")
         for key in MAP_KEYS:
+            if gain_only and key == "aoa_rmse_deg":
+                assert key not in record["map"]
+                continue
             assert isinstance(record["map"][key], float), (record["name"], record["task"], key)
-        for key in RATE_KEYS:
-            assert math.isfinite(record["rate"][key]), (record["name"], record["task"], key)
+        # Every method gets the link-adaptation score; beam selection needs predicted path angles.
+        scored = [record["rate_adaptation"]] + ([record["rate"]] if record["rate"] is not None else [])
+        for summary in scored:
+            for key in RATE_KEYS:
+                assert math.isfinite(summary[key]), (record["name"], record["task"], key)
+        assert (record["rate"] is None) == gain_only
         assert record["map"]["gain_rmse_db"] >= 0.0
+
+
+def test_quickstart_lists_every_single_transmitter_baseline(tiny_quickstart):
+    results, _ = tiny_quickstart
+    assert set(results["config"]["methods"]) == {"bilinear", "bicubic", "knn", "idw", "rbf", "kriging", "ls",
+                                                 "pathloss_kriging", "umi_3gpp"}
 
 
 def test_no_map_beats_perfect_csi(tiny_quickstart):
@@ -50,9 +64,13 @@ def test_no_map_beats_perfect_csi(tiny_quickstart):
     references = results["references"]
     assert references["perfect_csi"]["fraction_of_perfect_csi"] == pytest.approx(1.0)
     assert 0.0 <= references["ground_truth_map"]["fraction_of_perfect_csi"] <= 1.0 + 1e-9
+    assert 0.0 <= references["ground_truth_map_adaptation"]["fraction_of_perfect_csi"] <= 1.0 + 1e-9
     for record in results["methods"]:
-        assert 0.0 <= record["rate"]["fraction_of_perfect_csi"] <= 1.0 + 1e-9, (record["name"], record["task"])
-        assert record["rate"]["p5_bps_hz"] <= record["rate"]["mean_bps_hz"] + 1e-9
+        for summary in (record["rate"], record["rate_adaptation"]):
+            if summary is None:
+                continue
+            assert 0.0 <= summary["fraction_of_perfect_csi"] <= 1.0 + 1e-9, (record["name"], record["task"])
+            assert summary["p5_bps_hz"] <= summary["mean_bps_hz"] + 1e-9
 
 
 def test_report_and_figures_are_written(tiny_quickstart):
@@ -61,7 +79,8 @@ def test_report_and_figures_are_written(tiny_quickstart):
     assert "simple_street_canyon" in report
     for record in results["methods"]:
         assert f"| {record['name']} | {record['task']} |" in report
-    for name in ("maps_sr_x2.png", "maps_sr_x4.png", "rate_cdf.png"):
+    for name in ("maps_sr_x2.png", "maps_sr_x4.png", "rate_cdf_beam_selection.png",
+                 "rate_cdf_link_adaptation.png"):
         path = out / name
         assert path.is_file(), name
         assert path.read_bytes()[:8] == PNG_MAGIC, name

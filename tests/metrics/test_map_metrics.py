@@ -268,3 +268,27 @@ def test_map_scores_ignore_building_cells_of_prediction():
     scores = map_scores(pred, truth)
     assert scores["gain_rmse_db"] == 0.0 and scores["pixel_rmse"] == 0.0
     assert scores["ssim"] == pytest.approx(1.0)
+
+
+def test_map_scores_by_hand_and_gain_pixel_relation():
+    # Truth -150 dB -> pixel 0.5 everywhere outside the building; prediction -130 dB -> pixel 0.6 (eq. (27):
+    # g = 200 x - 250). Per-cell errors: 20 dB, 0.1 pixel.
+    grid = Grid(center_x_m=0.0, center_y_m=0.0, num_x=8, num_y=8, cell_size_m=1.0)
+    building = np.zeros((8, 8), bool)
+    building[0, :2] = True
+
+    def ckm(gain):
+        return make_ckm(grid, {"gain_db": np.where(building, np.nan, gain), "building": building})
+
+    scores = map_scores(ckm(np.full((8, 8), -130.0)), ckm(np.full((8, 8), -150.0)))
+    assert scores["gain_mse_db2"] == pytest.approx(400.0)  # eq. (26)
+    assert scores["gain_rmse_db"] == pytest.approx(20.0)
+    assert scores["pixel_mse"] == pytest.approx(0.01)  # eq. (23)
+    assert scores["pixel_rmse"] == pytest.approx(0.1)  # eq. (24)
+    assert scores["nmse"] == pytest.approx(0.01 / 0.25)  # eq. (25): sum 0.1^2 / sum 0.5^2
+    assert scores["psnr_db"] == pytest.approx(20.0)  # eq. (29): 10 log10(1 / 0.01)
+    # Within CKMImageNet's range the gain MSE is 200^2 times the pixel MSE, whatever the error pattern
+    rng = np.random.default_rng(7)
+    truth_gain, pred_gain = rng.uniform(-240.0, -60.0, (2, 8, 8))
+    scores = map_scores(ckm(pred_gain), ckm(truth_gain))
+    assert scores["gain_mse_db2"] == pytest.approx(200.0 ** 2 * scores["pixel_mse"], rel=1e-5)
