@@ -31,6 +31,7 @@ from ckmsim.maps.degrade import uniform_subsample
 from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.rate_metrics import rate_summary
+from ckmsim.metrics.regions import region_masks, region_scores
 from ckmsim.scene.geometry import surface_height_m
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
@@ -149,8 +150,8 @@ def load_or_trace_ground_truth(scene, config: QuickstartConfig, grid: Grid, bs, 
     return ckm, paths, False
 
 
-def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset, scorer: BeamSelectionScorer,
-                   adaptation: RateAdaptationScorer, truth_scm: np.ndarray,
+def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset, regions: dict,
+                   scorer: BeamSelectionScorer, adaptation: RateAdaptationScorer, truth_scm: np.ndarray,
                    perfect: np.ndarray) -> tuple[dict, np.ndarray | None, np.ndarray]:
     """One entry of ``results.json["methods"]`` and the per-UE rates behind it: beam selection (None for a
     gain-only method, whose ``rate`` entry is None too) and link adaptation."""
@@ -160,7 +161,10 @@ def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Datas
     covered = ~truth["building"].values & (truth["gain_db"].values > truth.attrs["gain_floor_db"])
     scores["covered_gain_rmse_db"] = map_scores(prediction, truth, region=covered)["gain_rmse_db"]
     adapted = adaptation.rates(prediction)
-    record = {"name": name, "task": task, "map": scores, "rate": None,
+    # The same scores per region of the truth: LoS, NLoS and the band around their boundary (where maps err
+    # most) tell apart methods that tie on the whole map.
+    by_region = region_scores(prediction, truth, regions)
+    record = {"name": name, "task": task, "map": scores, "map_by_region": by_region, "rate": None,
               "rate_adaptation": {**rate_summary(adapted.rate_bps_hz, perfect),
                                   "outage_fraction": float(np.mean(adapted.outage))}}
     if not all(layer in prediction for layer in BEAM_LAYERS):
@@ -201,6 +205,7 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
     truth_scm = truth_link.scm
     adaptation = RateAdaptationScorer(scorer)
     truth_adapted = adaptation.rates(truth)
+    regions = region_masks(truth)
     link_setup_s = time.perf_counter() - t0
 
     records, rates, adapted_rates, predictions, observations = [], {}, {}, {}, {}
@@ -210,8 +215,8 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
         observations[observation.task] = observation
         for name in config.methods:
             prediction = QUICKSTART_METHODS[name]().fit().predict(observation)
-            record, rate, adapted_rates[(name, observation.task)] = _method_record(name, observation.task, prediction, truth, scorer, adaptation,
-                                          truth_scm, perfect)
+            record, rate, adapted_rates[(name, observation.task)] = _method_record(
+                name, observation.task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect)
             records.append(record)
             if rate is not None:
                 rates[(name, observation.task)] = rate

@@ -42,6 +42,19 @@ def results_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def region_table(results: dict) -> str:
+    """Markdown table of the gain RMSE [dB] of every (method, task) per region of the truth."""
+    regions = ("non_building", "los", "nlos", "transition")
+    rows = ["| method | task | " + " | ".join(f"{r.replace('_', '-')} (cells)" for r in regions) + " |",
+            "|" + "---|" * (2 + len(regions))]
+    for record in results["methods"]:
+        by_region = record.get("map_by_region", {})
+        cells = [f"{_fmt(by_region[r]['gain_rmse_db'], 2)} ({int(by_region[r]['num_cells'])})" if r in by_region
+                 else "n/a" for r in regions]
+        rows.append(f"| {record['name']} | {record['task']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def write_report(out: Path, results: dict) -> Path:
     """Write ``report.md`` summarising settings, the results table and the figures."""
     grid, rt, link = results["grid"], results["ray_tracing"], results["link"]
@@ -73,6 +86,12 @@ def write_report(out: Path, results: dict) -> Path:
 
 ## Results
 {results_table(results)}
+
+### Gain RMSE [dB] per region
+LoS / NLoS of the strongest true path; the transition band holds the non-building cells within 2 cells of
+the LoS/NLoS boundary.
+
+{region_table(results)}
 
 ## Time
 Ground truth {timings['ground_truth']:.1f} s{' (from cache)' if timings['ground_truth_from_cache'] else ''},

@@ -51,6 +51,13 @@ def test_one_method_record_per_method_and_task(tiny_quickstart):
                 assert math.isfinite(summary[key]), (record["name"], record["task"], key)
         assert (record["rate"] is None) == gain_only
         assert record["map"]["gain_rmse_db"] >= 0.0
+        by_region = record["map_by_region"]
+        assert set(by_region) == {"non_building", "los", "nlos", "transition"}
+        # LoS and NLoS split the non-building cells, so their squared errors add up to the whole map's.
+        cells = {r: by_region[r]["num_cells"] for r in by_region}
+        assert cells["los"] + cells["nlos"] == cells["non_building"]
+        pooled = sum(cells[r] * by_region[r]["gain_mse_db2"] for r in ("los", "nlos") if cells[r])
+        assert pooled / cells["non_building"] == pytest.approx(record["map"]["gain_mse_db2"], rel=1e-9)
 
 
 def test_quickstart_lists_every_single_transmitter_baseline(tiny_quickstart):
