@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -169,6 +170,43 @@ def dataset_build(
     dataset_config = load_dataset_config(config)
     store = build_dataset(dataset_config, out or f"datasets/{dataset_config.name}", workers=workers,
                           ray_address=ray, max_samples=max_samples, progress=not quiet)
+    print(dataset_info(store))
+
+
+@dataset_app.command("import")
+def dataset_import(
+    kind: str = typer.Argument(..., help="'radiomapseer' or 'ckmimagenet'."),
+    root: str = typer.Argument(..., help="Dataset folder (RadioMapSeer root, or one CKMImageNet city folder)."),
+    out: str = typer.Option(..., help="Store folder to write (resumed if it exists with the same inputs)."),
+    simulation: str = typer.Option("DPM", help="RadioMapSeer gain folder: DPM, IRT2, IRT4, carsDPM, ..."),
+    city: Optional[str] = typer.Option(None, help="CKMImageNet city name (replaces {city} in the layout)."),
+    image_size: Optional[int] = typer.Option(None, help="Image side [pixels] (RadioMapSeer: 256; CKMImageNet: "
+                                                        "read from each image)."),
+    val_fraction: float = typer.Option(0.1, help="Share of the areas held out for validation."),
+    test_fraction: float = typer.Option(0.1, help="Share of the areas held out for testing."),
+    seed: int = typer.Option(0, help="Seed of the split by area."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+):
+    """Import a RadioMapSeer or CKMImageNet PNG folder into a ckmsim store (split by area)."""
+    from ckmsim.data.importer import import_ckms, reader_areas
+    from ckmsim.data.inspect import dataset_info
+    from ckmsim.data.readers import CkmImageNetReader, RadioMapSeerLayout, RadioMapSeerReader
+    from ckmsim.errors import CkmsimError
+
+    if kind == "radiomapseer":
+        layout = RadioMapSeerLayout() if image_size is None else RadioMapSeerLayout(image_size=image_size)
+        reader = RadioMapSeerReader(root, simulation=simulation, layout=layout)
+        source = {"reader": "RadioMapSeer", "root": str(root), "simulation": simulation}
+    elif kind == "ckmimagenet":
+        if city is None:
+            raise CkmsimError("ckmimagenet import needs --city (e.g. --city Beijing)")
+        reader = CkmImageNetReader(root, city=city, image_size=image_size)
+        source = {"reader": "CKMImageNet", "root": str(root), "city": city}
+    else:
+        raise CkmsimError(f"Unknown dataset kind; expected 'radiomapseer' or 'ckmimagenet'. Received: kind={kind!r}")
+    store = import_ckms(iter(reader), out, name=f"{kind}-{Path(root).name}", areas=reader_areas(reader),
+                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, source=source,
+                        progress=not quiet)
     print(dataset_info(store))
 
 

@@ -21,6 +21,8 @@ def dataset_info(store: DatasetStore) -> str:
              + ("" if len(records) == manifest["num_planned"] else " (incomplete: re-run the build to resume)")]
     splits = Counter(r["split"] for r in records)
     lines.append("  splits: " + ", ".join(f"{name} {splits.get(name, 0)}" for name in ("train", "val", "test")))
+    if config.get("imported"):
+        return "\n".join(lines + _imported_lines(store))
     by_scene = Counter((r["scene"], r["split"]) for r in records)
     for scene in config["scenes"]:
         parts = [f"{split} {by_scene[(scene, split)]}" for split in ("train", "val", "test") if by_scene[(scene, split)]]
@@ -53,6 +55,18 @@ def dataset_info(store: DatasetStore) -> str:
     return "\n".join(lines)
 
 
+def _imported_lines(store: DatasetStore) -> list[str]:
+    config = store.manifest["config"]
+    records = store.records
+    lines = [f"  imported from {config['source']}",
+             f"  areas: {len({r['area'] for r in records})} (split by area, seed {config['seed']})"]
+    if records:
+        grid = records[0]["grid"]
+        lines.append(f"  grid: {grid['num_y']}x{grid['num_x']} cells of {grid['cell_size_m']} m")
+        lines.append("  variables: " + ", ".join(sorted(store.samples.data_vars)))
+    return lines
+
+
 def _timing_lines(records: list[dict]) -> list[str]:
     totals = np.array([r["timings_s"]["sample_total"] for r in records])
     solver = np.array([r["timings_s"]["solver_total"] for r in records])
@@ -80,14 +94,15 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
     rows = int(np.ceil(count / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.6 * rows), squeeze=False)
     x0, x1, y0, y1 = _extent(ckm)
-    tx = ckm.attrs["bs_position_m"]
+    tx = ckm.attrs.get("bs_position_m")
     for ax, (name, path) in zip(axes.flat, panels):
         values = ckm[name].values if path is None else ckm[name].values[path]
         values = np.where(ckm["building"].values & (name != "building"), np.nan, values.astype(float))
         cmap = "twilight" if name.endswith("az_deg") else "viridis"
         image = ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), cmap=cmap)
         fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.plot(tx[0], tx[1], "r^", markersize=7)
+        if tx is not None:
+            ax.plot(tx[0], tx[1], "r^", markersize=7)
         ax.set_title(name if path is None else f"{name} (path {path})", fontsize=9)
     if has_csi:
         ax = axes.flat[len(panels)]
@@ -101,7 +116,8 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
     record = store.records[index if index >= 0 else index + len(store)]
-    fig.suptitle(f"{record['id']} ({record['split']}), transmitter at ({tx[0]:.0f}, {tx[1]:.0f}, {tx[2]:.0f}) m")
+    where = "" if tx is None else f", transmitter at ({tx[0]:.0f}, {tx[1]:.0f}, {tx[2]:.0f}) m"
+    fig.suptitle(f"{record['id']} ({record['split']}){where}")
     fig.tight_layout()
     png_path = Path(png_path)
     try:

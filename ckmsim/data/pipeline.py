@@ -161,9 +161,12 @@ def pairs_dataset(store: DatasetStore, degradation: Degradation, encoder, split:
 
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise CkmsimError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
-    size = int(store.manifest["config"]["tile_cells"])
-    signature = (tf.TensorSpec((size, size, encoder.num_input_channels), tf.float32),
-                 tf.TensorSpec((size, size, encoder.num_target_channels), tf.float32))
+    if not len(store):
+        raise CkmsimError(f"Dataset '{store.path}' holds no sample yet")
+    grid = store.records[0]["grid"]
+    shape = (int(grid["num_y"]), int(grid["num_x"]))
+    signature = (tf.TensorSpec(shape + (encoder.num_input_channels,), tf.float32),
+                 tf.TensorSpec(shape + (encoder.num_target_channels,), tf.float32))
     dataset = tf.data.Dataset.from_generator(
         lambda: pair_generator(store, degradation, encoder, split, shuffle, seed, epochs),
         output_signature=signature)

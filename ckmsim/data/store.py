@@ -194,8 +194,18 @@ class DatasetStore:
         record = self.records[index]
         grid = Grid.from_dict(record["grid"])
         variables = {name: raw[name].values for name in CKM_LAYERS if name in raw}
-        ray_tracing = self.manifest["config"]["ray_tracing"]
-        attrs = {"scene": record["scene"], "frequency_hz": float(ray_tracing["frequency_hz"]),
-                 "bs_position_m": [float(v) for v in raw["tx_position_m"].values], "ray_tracing": ray_tracing,
-                 "sample_id": record["id"], "split": record["split"]}
+        config = self.manifest["config"]
+        attrs = {"scene": record["scene"], "sample_id": record["id"], "split": record["split"]}
+        # Ray-traced stores keep the frequency and settings in the config; imported ones per record.
+        if "ray_tracing" in config:
+            attrs["ray_tracing"] = config["ray_tracing"]
+        frequency_hz = record.get("frequency_hz", config.get("ray_tracing", {}).get("frequency_hz"))
+        if frequency_hz is not None:
+            attrs["frequency_hz"] = float(frequency_hz)
+        tx = raw["tx_position_m"].values
+        if np.all(np.isfinite(tx)):
+            attrs["bs_position_m"] = [float(v) for v in tx]
+        for key in ("gain_floor_db", "source"):
+            if key in record:
+                attrs[key] = record[key]
         return make_ckm(grid, variables, attrs)

@@ -201,3 +201,44 @@ def test_ckmimagenet_reader_errors(ckmimagenet):
         CkmImageNetReader(root, city="Testville", layout=layout).read({"bs": "2", "area": "28"})
     with pytest.raises(CkmsimError, match="angles keys"):
         CkmImageNetLayout(angles={"toa_s": ANGLE_TEMPLATE})
+
+
+# ------------------------------------------------------------------------------------------------ import to a store
+def test_imported_radiomapseer_store_round_trips_and_feeds_the_pipeline(radiomapseer, tmp_path):
+    from ckmsim.cli import main
+    from ckmsim.data.pipeline import GainEncoder, pair_generator
+    from ckmsim.data.store import DatasetStore
+    from ckmsim.maps.degrade import Degradation, Subsample
+
+    root, truth = radiomapseer
+    out = tmp_path / "store"
+    assert main(["dataset", "import", "radiomapseer", str(root), "--out", str(out), "--image-size", str(SIZE),
+                 "--val-fraction", "0", "--test-fraction", "0", "--quiet"]) == 0
+    store = DatasetStore.open(out)
+    reader = RadioMapSeerReader(root, layout=RadioMapSeerLayout(image_size=SIZE))
+    assert len(store) == len(reader) == 4
+    for index, key in enumerate(reader.samples):
+        ckm, expected = store.ckm(index), reader.read(*key)
+        np.testing.assert_array_equal(ckm["building"].values, expected["building"].values)
+        np.testing.assert_allclose(ckm["gain_db"].values, expected["gain_db"].values, equal_nan=True)
+        assert ckm.attrs["bs_position_m"] == expected.attrs["bs_position_m"]
+        assert ckm.attrs["gain_floor_db"] == expected.attrs["gain_floor_db"]
+    x, y = next(pair_generator(store, Degradation([Subsample(2)]), GainEncoder(), split="train"))
+    assert x.shape == (SIZE, SIZE, 3) and y.shape == (SIZE, SIZE, 1)
+    # Re-running the import resumes (nothing to add) instead of duplicating samples.
+    assert main(["dataset", "import", "radiomapseer", str(root), "--out", str(out), "--image-size", str(SIZE),
+                 "--val-fraction", "0", "--test-fraction", "0", "--quiet"]) == 0
+    assert len(DatasetStore.open(out)) == 4
+
+
+def test_split_by_area_keeps_every_area_in_one_split():
+    from ckmsim.data.importer import split_areas
+
+    areas = [f"map{m}" for m in range(10) for _ in range(8)]
+    splits = split_areas(areas, val_fraction=0.2, test_fraction=0.1, seed=3)
+    assert sorted(splits) == sorted(set(areas))
+    assert sorted(splits.values()).count("val") == 2 and sorted(splits.values()).count("test") == 1
+    assert split_areas(areas, 0.2, 0.1, seed=3) == splits
+    assert split_areas(areas, 0.2, 0.1, seed=4) != splits
+    with pytest.raises(CkmsimError, match="leave areas for training"):
+        split_areas(areas, 0.6, 0.4, seed=0)
