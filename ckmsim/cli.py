@@ -57,8 +57,12 @@ def quickstart(
     run_quickstart(config, progress=not quiet)
 
 
-scene_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                        help="Bring scenes in: OpenStreetMap / GeoJSON import and procedural cities.")
+def _sub_app(help_text: str) -> typer.Typer:
+    """A command group with the root app's settings."""
+    return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help_text)
+
+
+scene_app = _sub_app("Bring scenes in: OpenStreetMap / GeoJSON import and procedural cities.")
 app.add_typer(scene_app, name="scene")
 
 
@@ -147,8 +151,7 @@ def scene_tiles(
     print(f"{len(rows)} tile(s) of {tile_cells} x {tile_cells} cells of {cell_size} m")
 
 
-dataset_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                          help="Build and inspect ray-traced CKM datasets.")
+dataset_app = _sub_app("Build, import and inspect CKM datasets.")
 app.add_typer(dataset_app, name="dataset")
 
 

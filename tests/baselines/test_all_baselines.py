@@ -10,7 +10,7 @@ from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.maps.angles import angle_difference_deg
 from ckmsim.maps.degrade import uniform_subsample
 
-from toy_ckms import FLOAT_LAYERS, _building, _map_truth, _plane, _random_truth
+from toy_ckms import FLOAT_LAYERS, assert_layer_close, _building, _map_truth, _plane, _random_truth
 
 ALL_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES}
 METHODS = sorted(ALL_METHODS)
@@ -41,13 +41,7 @@ def test_exact_at_observed_cells(method, n, factor):
         measured = observation.values[name].values
         valid = np.isfinite(measured) & observed
         assert valid.any()
-        got, want = predicted[name].values[valid], measured[valid]
-        if name == "aoa_az_deg":
-            np.testing.assert_array_less(np.abs(angle_difference_deg(got, want)), 1e-4)
-        elif name == "toa_s":
-            np.testing.assert_allclose(got * 1e9, want * 1e9, rtol=0, atol=1e-4)
-        else:
-            np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+        assert_layer_close(name, predicted[name].values[valid], measured[valid])
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -14,18 +14,13 @@ from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm, validate_ckm
 from ckmsim.maps.degrade import (BlockAverage, BoxMask, GaussianNoise, RandomMask, SparsePoints, Subsample, degrade,
                                  uniform_subsample)
 
-from toy_ckms import FLOAT_LAYERS, _building, _grid, _map_truth, _plane, _random_truth
+from toy_ckms import FLOAT_LAYERS, assert_layer_close, _building, _grid, _map_truth, _plane, _random_truth
 
 SAMPLING_STEPS = [(Subsample(4),), (BoxMask(6),), (RandomMask(0.5),), (SparsePoints(20),)]
 
 
 def _close(name, got, want):
-    if name.endswith("_az_deg"):
-        np.testing.assert_array_less(np.abs(angle_difference_deg(got, want)), 1e-3)
-    elif name == "toa_s":
-        np.testing.assert_allclose(got * 1e9, want * 1e9, rtol=0, atol=1e-4)
-    else:
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+    assert_layer_close(name, got, want, atol=1e-3)
 
 
 @pytest.mark.parametrize("steps", SAMPLING_STEPS)

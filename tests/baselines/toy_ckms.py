@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ckmsim.maps.angles import angle_difference_deg
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm
 from ckmsim.maps.grid import Grid
 
@@ -55,3 +56,13 @@ def _plane(n):
     rows, cols = np.indices((n, n))
     return -0.7 * cols + 1.3 * rows - 100.0
 
+
+
+def assert_layer_close(name, got, want, atol=1e-4):
+    """Predicted and measured values of layer ``name`` agree: azimuths on the circle, delays in ns."""
+    if name.endswith("_az_deg"):
+        np.testing.assert_array_less(np.abs(angle_difference_deg(got, want)), atol)
+    elif name == "toa_s":
+        np.testing.assert_allclose(got * 1e9, want * 1e9, rtol=0, atol=1e-4)
+    else:
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol)

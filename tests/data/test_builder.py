@@ -194,3 +194,33 @@ def test_parallel_executors_build_the_same_store(tmp_path, uninterrupted, execut
     out = tmp_path / "store"
     build_dataset(_tiny_config(), out, progress=False, log=lambda m: None, **executor)
     _assert_same_store(DatasetStore.open(out), uninterrupted)
+
+
+def test_cli_build_info_show_from_a_toml_config(tmp_path):
+    from ckmsim.cli import main
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""
+[dataset]
+name = "cli"
+seed = 1
+scenes = ["{CITY}"]
+tile_cells = 8
+cell_size_m = 4.0
+tiles_per_scene = 1
+min_open_fraction = 0.4
+[ray_tracing]
+max_depth = 1
+radio_map_samples = 100000
+path_samples = 2000
+receivers_per_call = 64
+""")
+    out = tmp_path / "store"
+    assert main(["dataset", "build", str(config), "--out", str(out), "--quiet"]) == 0
+    assert len(DatasetStore.open(out)) == 1
+    assert main(["dataset", "info", str(out)]) == 0
+    png = tmp_path / "sample.png"
+    assert main(["dataset", "show", str(out), "--index", "0", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["dataset", "show", str(out), "--index", "3"]) == 2
+    assert main(["dataset", "build", str(tmp_path / "missing.toml")]) == 2
