@@ -22,7 +22,7 @@ from ckmsim.baselines.least_squares import LEAST_SQUARES
 from ckmsim.baselines.model_based import MODEL_BASED
 from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
-from ckmsim.link.adaptation import RateAdaptationScorer
+from ckmsim.link.adaptation import RateAdaptationScorer, calibrate_margin_db
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
@@ -72,6 +72,7 @@ class QuickstartConfig:
     num_map_paths: int = 2
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
+    target_outage: float = 0.1
     budget: LinkBudget = field(default_factory=LinkBudget)
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
 
@@ -203,7 +204,7 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
     perfect = scorer.perfect_csi_rates()
     truth_link = scorer.rates(truth)
     truth_scm = truth_link.scm
-    adaptation = RateAdaptationScorer(scorer)
+    adaptation = RateAdaptationScorer(scorer, calibrate_margin_db(scorer, truth, config.target_outage))
     truth_adapted = adaptation.rates(truth)
     regions = region_masks(truth)
     link_setup_s = time.perf_counter() - t0
@@ -241,7 +242,8 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
                  "rate": "mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced channel",
                  "rate_adaptation": "best beam; rate log2(1 + SNR N g_map 10^(-margin/10)) chosen from the map, "
                                     "0 when above the true channel's rate",
-                 "adaptation_margin_db": adaptation.margin_db},
+                 "adaptation_margin_db": adaptation.margin_db,
+                 "adaptation_margin": f"calibrated so that the ground-truth map's outage is {config.target_outage:.0%}"},
         "references": {"perfect_csi": rate_summary(perfect, perfect),
                        "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect),
                        "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),

@@ -78,7 +78,8 @@ def write_report(out: Path, results: dict) -> Path:
 - Beam-selection rate: {link['rate']}. Each map selects the beam from its predicted spatial correlation
   matrix (E-SRResNet eq. (6), strongest {results['config']['num_map_paths']} paths); perfect CSI selects it
   on the true channel. Gain-only methods (no path angles) have no beam-selection score.
-- Link-adaptation rate (every method): {link['rate_adaptation']}; margin {link['adaptation_margin_db']} dB.
+- Link-adaptation rate (every method): {link['rate_adaptation']}; margin {link['adaptation_margin_db']:.1f} dB,
+  {link['adaptation_margin']}.
 - Map scores over non-building cells (in brackets: over the cells that receive energy, since cells no
   ray reaches sit at the -250 dB floor); NMSE, PSNR and SSIM on the CKMImageNet pixel mapping
   (-250..-50 dB -> 0..1); AoA RMSE is the RMS angle between predicted and true arrival directions,

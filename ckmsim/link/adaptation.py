@@ -12,6 +12,12 @@ beam and :math:`m` a back-off margin [dB]. The UE receives :math:`\\hat{R}` when
 it (:math:`\\hat{R} \\le C`, the perfect-CSI rate of the best beam) and nothing otherwise (outage). An
 optimistic map is punished by outages, a pessimistic one by a rate below :math:`C`. It is the Shannon-ideal
 counterpart of MCS selection with a coded link.
+
+A gain map describes the large-scale channel (the RadioMapSolver averages over the cell), while the link
+sees the small-scale channel at the UE's position behind a codebook beam, which may be 10 dB or more away.
+Even the ground-truth map therefore needs a back-off; :func:`calibrate_margin_db` sets it the way an operator
+would, once, on the true map: the smallest margin that keeps the true map's outage at a target (10 %).
+Every method is then scored with that same margin.
 """
 
 from __future__ import annotations
@@ -42,6 +48,34 @@ class AdaptationScore:
     outage: np.ndarray
 
 
+def _snr_db_of_map(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset) -> np.ndarray:
+    """``10 log10(P/N N_t g_map)`` at every scored UE [dB] (no margin)."""
+    if "gain_db" not in ckm:
+        raise CkmsimError("CKM lacks 'gain_db': link adaptation needs the predicted channel gain")
+    rows, cols = beam_scorer.ue_cells
+    gain_db = np.asarray(ckm["gain_db"].values, dtype=np.float64)[rows, cols]
+    bad = int(np.count_nonzero(~np.isfinite(gain_db)))
+    if bad:
+        raise CkmsimError(f"The predicted gain is NaN/inf at {bad} UE cell(s): a map must cover every UE")
+    return 10.0 * np.log10(beam_scorer.budget.snr_scale * beam_scorer.array.num_ant) + gain_db
+
+
+def calibrate_margin_db(beam_scorer: BeamSelectionScorer, truth_ckm: xr.Dataset, target_outage: float = 0.1) -> float:
+    """Smallest back-off [dB] with which the true map's rate choices fail on at most ``target_outage`` of
+    the UEs.
+
+    A UE is in outage when :math:`\log_2(1 + \mathrm{SNR}_\mathrm{map} 10^{-m/10}) > C`, i.e. when
+    :math:`m < 10\log_{10}\mathrm{SNR}_\mathrm{map} - 10\log_{10}(2^C - 1)`; the margin is the
+    ``1 - target_outage`` quantile of that right-hand side over the UEs, and never negative.
+    """
+    if not (is_finite_number(target_outage) and 0.0 < target_outage < 1.0):
+        raise CkmsimError(f"target_outage must be in (0, 1). Received: target_outage={target_outage!r}")
+    capacity = beam_scorer.perfect_csi_rates()
+    with np.errstate(divide="ignore"):
+        needed_db = _snr_db_of_map(beam_scorer, truth_ckm) - 10.0 * np.log10(np.expm1(capacity * np.log(2.0)))
+    return float(max(0.0, np.quantile(needed_db, 1.0 - target_outage)))
+
+
 class RateAdaptationScorer:
     """Scores channel-gain maps by the rate they select for the UEs of a :class:`BeamSelectionScorer`.
 
@@ -57,19 +91,12 @@ class RateAdaptationScorer:
         if not (is_finite_number(margin_db) and margin_db >= 0):
             raise CkmsimError(f"margin_db must be a number >= 0. Received: margin_db={margin_db!r}")
         self.margin_db = float(margin_db)
-        self.ue_cells = beam_scorer.ue_cells
+        self.beam_scorer = beam_scorer
         self.capacity_bps_hz = beam_scorer.perfect_csi_rates()
-        self.snr_per_gain = beam_scorer.budget.snr_scale * beam_scorer.array.num_ant * 10 ** (-self.margin_db / 10)
 
     def rates(self, ckm: xr.Dataset) -> AdaptationScore:
         """Delivered rates of the UEs when ``ckm['gain_db']`` chooses their rate."""
-        if "gain_db" not in ckm:
-            raise CkmsimError("CKM lacks 'gain_db': link adaptation needs the predicted channel gain")
-        rows, cols = self.ue_cells
-        gain_db = np.asarray(ckm["gain_db"].values, dtype=np.float64)[rows, cols]
-        bad = int(np.count_nonzero(~np.isfinite(gain_db)))
-        if bad:
-            raise CkmsimError(f"The predicted gain is NaN/inf at {bad} UE cell(s): a map must cover every UE")
-        selected = np.log2(1.0 + self.snr_per_gain * 10.0 ** (gain_db / 10.0))
+        snr_db = _snr_db_of_map(self.beam_scorer, ckm) - self.margin_db
+        selected = np.log2(1.0 + 10.0 ** (snr_db / 10.0))
         outage = selected > self.capacity_bps_hz
         return AdaptationScore(rate_bps_hz=np.where(outage, 0.0, selected), selected_bps_hz=selected, outage=outage)

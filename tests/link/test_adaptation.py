@@ -68,3 +68,27 @@ def test_bad_inputs_are_named():
         RateAdaptationScorer(scorer).rates(_gain_map([np.nan, GAIN_DB]))
     with pytest.raises(CkmsimError, match="gain_db"):
         RateAdaptationScorer(scorer).rates(xr.Dataset())
+
+
+def test_calibrated_margin_holds_the_true_maps_outage_at_the_target(rng):
+    from ckmsim.link.adaptation import calibrate_margin_db
+
+    num_ue = 200
+    a = ((rng.normal(size=(num_ue, 3)) + 1j * rng.normal(size=(num_ue, 3))) * 1e-5).astype(np.complex64)
+    paths = xr.Dataset({"a": (("ue", "path"), a), "delay_s": (("ue", "path"), rng.uniform(1e-7, 3e-7, (num_ue, 3))),
+                        "dep_az_deg": (("ue", "path"), rng.uniform(-90, 90, (num_ue, 3))),
+                        "dep_el_deg": (("ue", "path"), rng.uniform(-20, 0, (num_ue, 3))),
+                        "los": (("ue", "path"), np.zeros((num_ue, 3), bool)),
+                        "valid": (("ue", "path"), np.ones((num_ue, 3), bool))},
+                       coords={"ue_row": ("ue", np.arange(num_ue) // 20), "ue_col": ("ue", np.arange(num_ue) % 20)})
+    scorer = BeamSelectionScorer(paths, AntennaArray(num_cols=8), LinkBudget(num_subcarriers=4))
+    # A "true map": the total path power, which the beamformed multipath channel does not reach everywhere.
+    gain = np.zeros((10, 20))
+    gain[paths["ue_row"].values, paths["ue_col"].values] = 10 * np.log10((np.abs(a) ** 2).sum(axis=1))
+    truth = xr.Dataset({"gain_db": (("y", "x"), gain)})
+    margin = calibrate_margin_db(scorer, truth, target_outage=0.1)
+    assert margin > 0
+    outage = RateAdaptationScorer(scorer, margin_db=margin).rates(truth).outage.mean()
+    assert outage <= 0.1 + 1e-9 and outage >= 0.1 - 2 / num_ue
+    with pytest.raises(CkmsimError, match="target_outage"):
+        calibrate_margin_db(scorer, truth, target_outage=0.0)
