@@ -27,7 +27,7 @@ from ckmsim.link.budget import LinkBudget
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import read_ckm, write_ckm
-from ckmsim.maps.degrade import uniform_subsample
+from ckmsim.maps.degrade import Degradation, Subsample
 from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.rate_metrics import rate_summary
@@ -68,6 +68,7 @@ class QuickstartConfig:
     center_m: tuple[float, float] | None = None
     bs_position_m: tuple[float, float, float] | None = None
     factors: tuple[int, ...] = (2, 4)
+    tasks: tuple[dict, ...] = ()
     methods: tuple[str, ...] = tuple(QUICKSTART_METHODS)
     num_map_paths: int = 2
     num_bs_ant: int = 32
@@ -82,6 +83,13 @@ class QuickstartConfig:
             raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(QUICKSTART_METHODS)}")
         if any(int(f) != f or f < 2 for f in self.factors):
             raise CkmsimError(f"Down-sampling factors must be integers >= 2. Received: factors={self.factors}")
+        self.degradations()  # fails early, naming the bad task
+
+    def degradations(self) -> list[Degradation]:
+        """The tasks: the configured degradations, or uniform x``factor`` sampling for each factor."""
+        if self.tasks:
+            return [Degradation.from_config({"seed": self.seed, **dict(task)}) for task in self.tasks]
+        return [Degradation([Subsample(int(factor))], seed=self.seed) for factor in self.factors]
         if self.num_map_paths < 1:
             raise CkmsimError(f"num_map_paths must be >= 1. Received: {self.num_map_paths}")
 
@@ -176,14 +184,29 @@ def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Datas
     return record, link.rate_bps_hz, adapted.rate_bps_hz
 
 
-def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -> dict:
-    """Run the quickstart and write ``results.json``, ``report.md`` and figures into ``config.out``.
+@dataclass
+class StudyRun:
+    """Everything one study (one scene, one BS) computed: the results record and what later analyses reuse
+    (sweeps over SNR and array size, figures)."""
 
-    Returns the results dictionary (the content of ``results.json``).
+    results: dict
+    truth: xr.Dataset
+    paths: xr.Dataset
+    scorer: BeamSelectionScorer
+    adaptation: RateAdaptationScorer
+    observations: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
+    beam_rates: dict = field(default_factory=dict)
+    adapted_rates: dict = field(default_factory=dict)
+    reference_rates: dict = field(default_factory=dict)
+
+
+def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> StudyRun:
+    """Ground truth (traced or cached in ``config.out``), every method on every task, map and link scores.
+
+    Returns a :class:`StudyRun` whose ``results`` has the record shape of ``results.json``; nothing but the
+    ground-truth cache is written.
     """
-    from ckmsim.eval.figures import write_figures
-    from ckmsim.eval.report import write_report
-
     started = time.perf_counter()
     out = Path(config.out)
     scene = load_scene(config.scene)
@@ -208,28 +231,32 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
     truth_adapted = adaptation.rates(truth)
     regions = region_masks(truth)
     link_setup_s = time.perf_counter() - t0
+    run = StudyRun(results={}, truth=truth, paths=paths, scorer=scorer, adaptation=adaptation,
+                   reference_rates={"perfect_csi": perfect, "ground_truth_map": truth_link.rate_bps_hz,
+                                    "ground_truth_map_adaptation": truth_adapted.rate_bps_hz})
 
-    records, rates, adapted_rates, predictions, observations = [], {}, {}, {}, {}
+    records = []
     t0 = time.perf_counter()
-    for factor in config.factors:
-        observation = uniform_subsample(truth, factor)
-        observations[observation.task] = observation
+    for degradation in config.degradations():
+        observation = degradation(truth)
+        task = observation.task
+        run.observations[task] = observation
         for name in config.methods:
             prediction = QUICKSTART_METHODS[name]().fit().predict(observation)
-            record, rate, adapted_rates[(name, observation.task)] = _method_record(
-                name, observation.task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect)
+            record, rate, run.adapted_rates[(name, task)] = _method_record(
+                name, task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect)
             records.append(record)
             if rate is not None:
-                rates[(name, observation.task)] = rate
-            predictions[(name, observation.task)] = prediction
+                run.beam_rates[(name, task)] = rate
+            run.predictions[(name, task)] = prediction
             beam = ("n/a (no angles)" if record["rate"] is None
                     else f"{100 * record['rate']['fraction_of_perfect_csi']:.1f} %")
-            log(f"  {observation.task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; "
+            log(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; "
                 f"% of perfect CSI: beam selection {beam}, link adaptation "
                 f"{100 * record['rate_adaptation']['fraction_of_perfect_csi']:.1f} %")
     methods_s = time.perf_counter() - t0
 
-    results = {
+    run.results = {
         "ckmsim_version": __version__,
         "scene": config.scene,
         "grid": grid.to_dict(),
@@ -249,22 +276,44 @@ def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -
                        "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),
                                                        "outage_fraction": float(np.mean(truth_adapted.outage))}},
         "methods": records,
-        "config": {"seed": config.seed, "factors": list(config.factors), "methods": list(config.methods),
-                   "num_map_paths": config.num_map_paths},
+        "config": {"seed": config.seed, "tasks": [d.to_config() for d in config.degradations()],
+                   "methods": list(config.methods), "num_map_paths": config.num_map_paths},
         "timings_s": {"ground_truth": ray_tracing_s, "ground_truth_from_cache": cached,
                       "solver_calls": truth.attrs.get("timings_s", {}), "link_setup": link_setup_s,
-                      "methods_and_scores": methods_s},
+                      "methods_and_scores": methods_s, "total": time.perf_counter() - started},
     }
-    write_figures(out, truth, observations, predictions, perfect, {"beam selection": (truth_link.rate_bps_hz, rates),
-                  "link adaptation": (truth_adapted.rate_bps_hz, adapted_rates)})
-    results["timings_s"]["total"] = time.perf_counter() - started
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
-    write_report(out, results)
-    log(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures in {results['timings_s']['total']:.1f} s")
-    return results
+    return run
 
 
-def _json_default(value):
+def write_study_outputs(run: StudyRun, out: Path, title: str = "ckmsim quickstart") -> None:
+    """``results.json``, ``report.md`` and the figures of one study, into ``out``."""
+    from ckmsim.eval.figures import write_figures
+    from ckmsim.eval.report import write_report
+
+    references = run.reference_rates
+    write_figures(out, run.truth, run.observations, run.predictions, references["perfect_csi"],
+                  {"beam selection": (references["ground_truth_map"], run.beam_rates),
+                   "link adaptation": (references["ground_truth_map_adaptation"], run.adapted_rates)})
+    (out / "results.json").write_text(json.dumps(run.results, indent=2, default=json_default))
+    write_report(out, run.results, title)
+
+
+def run_quickstart(config: QuickstartConfig, progress: bool = True, log=print) -> dict:
+    """Run the quickstart and write ``results.json``, ``report.md`` and figures into ``config.out``.
+
+    Returns the results dictionary (the content of ``results.json``).
+    """
+    started = time.perf_counter()
+    run = run_study(config, progress, log)
+    out = Path(config.out)
+    write_study_outputs(run, out)
+    run.results["timings_s"]["total"] = time.perf_counter() - started
+    (out / "results.json").write_text(json.dumps(run.results, indent=2, default=json_default))
+    log(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures in {run.results['timings_s']['total']:.1f} s")
+    return run.results
+
+
+def json_default(value):
     """JSON for numpy scalars and dataclasses that slip into the results."""
     if isinstance(value, np.generic):
         return value.item()

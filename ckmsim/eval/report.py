@@ -55,13 +55,13 @@ def region_table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def write_report(out: Path, results: dict) -> Path:
+def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> Path:
     """Write ``report.md`` summarising settings, the results table and the figures."""
     grid, rt, link = results["grid"], results["ray_tracing"], results["link"]
     budget = link["budget"]
     timings = results["timings_s"]
     figures = sorted(p.name for p in Path(out).glob("*.png"))
-    text = f"""# ckmsim quickstart — {results['scene']}
+    text = f"""# {title} — {results['scene']}
 
 ## Setting
 - Grid: {grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m centred on
