@@ -62,6 +62,19 @@ def _sub_app(help_text: str) -> typer.Typer:
     return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help_text)
 
 
+@app.command()
+def evaluate(
+    config: str = typer.Argument(..., help="Evaluation TOML file (see experiments/evaluate-small.toml)."),
+    out: Optional[str] = typer.Option(None, help="Output folder (default: the config's [evaluate] out)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Run methods x tasks x scenes: map scores, beam-selection and link-adaptation rates, rate vs SNR and vs
+    BS antennas, rate vs map error, AP deployment; writes results.json, report.md and PNG figures."""
+    from ckmsim.eval.evaluate import load_evaluation_config, run_evaluation
+
+    run_evaluation(load_evaluation_config(config, out=out), progress=not quiet)
+
+
 scene_app = _sub_app("Bring scenes in: OpenStreetMap / GeoJSON import and procedural cities.")
 app.add_typer(scene_app, name="scene")
 

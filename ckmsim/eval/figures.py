@@ -113,3 +113,66 @@ def write_figures(out: Path, truth, observations: dict, predictions: dict, perfe
         plot_rate_cdfs(path, perfect, ground_truth_rates, rates, title=f"rate with {score} from the map")
         written.append(path)
     return written
+
+
+def plot_sweep(path: Path, x, curves: dict, xlabel: str, title: str, log_x: bool = False) -> None:
+    """Mean rate against a swept parameter: references in black, each (method, task) in colour."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for label, values in curves.items():
+        style = (dict(color="k", lw=2) if label == "perfect_csi"
+                 else dict(color="k", ls="--", lw=1.5) if label == "ground_truth_map" else dict(lw=1, marker="."))
+        ax.plot(x, values, label=label.replace("_", " "), **style)
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(x, [str(v) for v in x])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean rate [bit/s/Hz]")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_rate_vs_map_error(path: Path, studies: list[dict]) -> None:
+    """Every (scene, method, task): gain RMSE over covered cells against the share of the perfect-CSI rate,
+    for beam selection (filled) and link adaptation (open)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    markers = "osD^v<>ph*"
+    for index, study in enumerate(studies):
+        for record in study["methods"]:
+            x = record["map"]["covered_gain_rmse_db"]
+            marker = markers[index % len(markers)]
+            if record["rate"] is not None:
+                ax.scatter(x, 100 * record["rate"]["fraction_of_perfect_csi"], marker=marker, color="C0", s=18)
+            ax.scatter(x, 100 * record["rate_adaptation"]["fraction_of_perfect_csi"], marker=marker,
+                       facecolors="none", edgecolors="C1", s=18)
+            ax.annotate(f"{record['name']} {record['task']}", (x, 100 * record["rate_adaptation"]["fraction_of_perfect_csi"]),
+                        fontsize=5, alpha=0.7)
+    ax.scatter([], [], color="C0", label="beam selection")
+    ax.scatter([], [], facecolors="none", edgecolors="C1", label="link adaptation")
+    ax.set_xscale("log")
+    ax.set_xlabel("gain RMSE over covered cells [dB]")
+    ax.set_ylabel("% of the perfect-CSI rate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_deployment(path: Path, deployment: dict, title: str) -> None:
+    """Share of the oracle site's objective reached by each method's choice, and a random site's."""
+    names = [n for n in deployment["outcomes"] if n != "oracle"]
+    values = [100 * deployment["outcomes"][n]["fraction_of_oracle"] for n in names]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.bar(range(len(names)), values, color=["0.6" if n == "random_site" else "C0" for n in names])
+    ax.axhline(100, color="k", lw=1)
+    ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel(f"% of the oracle site's {deployment['metric'].replace('_', ' ')}")
+    ax.set_ylim(min(values + [90]) - 5, 101)
+    ax.set_title(f"{title}: AP site chosen from predicted maps ({deployment['task']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

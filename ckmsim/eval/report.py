@@ -105,3 +105,47 @@ total {timings.get('total', float('nan')):.1f} s.
     path = Path(out) / "report.md"
     path.write_text(text)
     return path
+
+
+def write_evaluation_report(out: Path, results: dict) -> Path:
+    """``report.md`` of ``ckmsim evaluate``: per scene the results table, the sweeps and the deployment."""
+    parts = [f"# ckmsim evaluate — {results['name']}", ""]
+    for study in results["studies"]:
+        label = study["label"]
+        grid = study["grid"]
+        parts += [f"## {label}", "",
+                  f"{grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m, BS at "
+                  f"({', '.join(f'{v:.1f}' for v in study['bs_position_m'])}) m, {study['link']['num_ues']} UEs; "
+                  f"details, maps and CDFs in [{label}/report.md]({label}/report.md).", "",
+                  results_table(study), "", "### Gain RMSE [dB] per region", "", region_table(study), ""]
+        snr = study["sweeps"]["snr"]
+        parts += ["### Mean rate [bit/s/Hz] vs BS transmit power", "",
+                  _sweep_table("tx power [dBm]", snr["tx_power_dbm"], snr["mean_rate_bps_hz"]), "",
+                  f"![rate vs SNR](rate_vs_snr_{label}.png)", ""]
+        antennas = study["sweeps"]["bs_antennas"]
+        parts += ["### Mean rate [bit/s/Hz] vs BS antennas (ULA, DFT beam selection)", "",
+                  _sweep_table("antennas", antennas["num_bs_ant"], antennas["mean_rate_bps_hz"]), "",
+                  f"![rate vs antennas](rate_vs_antennas_{label}.png)", ""]
+        if "deployment" in study:
+            deployment = study["deployment"]
+            parts += [f"### AP deployment ({deployment['metric'].replace('_', ' ')}, interference "
+                      f"{deployment['interference']}, candidate maps from task {deployment['task']})", "",
+                      "| chooser | chosen site | oracle site | % of the oracle |", "|---|---|---|---|"]
+            for name, outcome in deployment["outcomes"].items():
+                chosen = outcome.get("chosen", "-")
+                oracle = outcome.get("oracle", "-")
+                parts.append(f"| {name.replace('_', ' ')} | {chosen} | {oracle} | "
+                             f"{_fmt(100 * outcome['fraction_of_oracle'], 1)} |")
+            parts += ["", f"![deployment](deployment_{label}.png)", ""]
+    parts += ["## Rate vs map error", "", "![rate vs map error](rate_vs_map_error.png)", "",
+              f"Total time {results['timings_s']['total']:.1f} s."]
+    path = Path(out) / "report.md"
+    path.write_text("\n".join(parts) + "\n")
+    return path
+
+
+def _sweep_table(name: str, x: list, curves: dict) -> str:
+    rows = [f"| {name} | " + " | ".join(str(v) for v in x) + " |", "|" + "---|" * (len(x) + 1)]
+    for label, values in curves.items():
+        rows.append(f"| {label.replace('_', ' ')} | " + " | ".join(_fmt(v, 2) for v in values) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,348 @@
+"""`ckmsim evaluate CONFIG`: methods x tasks x scenes, map and link scores, sweeps and AP deployment.
+
+A TOML file under ``experiments/`` describes the study (see ``experiments/evaluate-small.toml``). For every
+scene the study of :func:`ckmsim.eval.quickstart.run_study` runs (ground truth, every method on every task,
+map scores, beam-selection and link-adaptation rates), its outputs go to ``OUT/<scene label>/``, and then:
+
+- **rate vs SNR**: the beams each map chose, re-scored at every transmit-power offset of ``snr_offsets_db``;
+- **rate vs number of BS antennas**: the whole beam-selection loop (true channels, codebook, each map's
+  SCM-driven choice) for every ULA size of ``bs_antennas``;
+- **rate vs map error**: every (method, task) as a point (gain RMSE, share of the perfect-CSI rate);
+- **AP deployment** (``[deployment]``): the study BS plus ``num_existing - 1`` random sites are deployed;
+  each method predicts the channel-gain map of ``num_candidates`` random candidate sites from the task's
+  degraded measurements of that site (the 3GPP model and the cross-AP distance weighting from no
+  measurement of it); the site with the best predicted mean rate is chosen and scored on the true maps.
+
+``OUT/results.json`` collects everything (each scene's record has the shape of the quickstart's),
+``OUT/report.md`` tabulates it and the figures are PNG files in ``OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ckmsim import __version__
+from ckmsim.errors import CkmsimError
+from ckmsim.eval.quickstart import QUICKSTART_METHODS, QuickstartConfig, StudyRun, json_default, run_study, \
+    write_study_outputs
+from ckmsim.link.budget import LinkBudget
+from ckmsim.link.deployment import DeploymentObjective, choose_site
+from ckmsim.link.score import BeamSelectionScorer
+from ckmsim.maps.antenna_array import AntennaArray
+from ckmsim.maps.ckm import grid_of, make_ckm
+from ckmsim.maps.degrade import Degradation
+from ckmsim.raytrace.settings import RayTracingSettings
+from ckmsim.validation import is_finite_number, is_whole_number
+
+#: Deployment methods that need no measurement of the candidate site.
+MEASUREMENT_FREE = ("umi_3gpp", "cross_ap_weighted")
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """One study area: scene name or XML path, grid and (optionally) the BS position."""
+
+    scene: str
+    num_cells: int = 32
+    cell_size_m: float = 2.0
+    center_m: tuple[float, float] | None = None
+    bs_position_m: tuple[float, float, float] | None = None
+
+    @property
+    def label(self) -> str:
+        """Folder-safe name of the study (the XML's folder for a scene file)."""
+        return Path(self.scene).parent.name if self.scene.lower().endswith(".xml") else self.scene
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """AP-deployment study: ``num_existing`` deployed APs (the study BS first), ``num_candidates`` sites."""
+
+    num_existing: int = 2
+    num_candidates: int = 6
+    height_m: float = 10.0
+    metric: str = "mean_rate"
+    interference: bool = True
+    methods: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("num_existing", "num_candidates"):
+            if not is_whole_number(getattr(self, name), minimum=1):
+                raise CkmsimError(f"[deployment] {name} must be a positive integer. Received: {getattr(self, name)!r}")
+        if not (is_finite_number(self.height_m) and self.height_m > 0):
+            raise CkmsimError(f"[deployment] height_m must be > 0. Received: height_m={self.height_m!r}")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Everything ``ckmsim evaluate`` depends on (see the module docstring)."""
+
+    name: str = "evaluation"
+    out: str = "evaluate-out"
+    seed: int = 0
+    scenes: tuple[SceneSpec, ...] = ()
+    methods: tuple[str, ...] = tuple(QUICKSTART_METHODS)
+    tasks: tuple[dict, ...] = ({"steps": [{"kind": "subsample", "factor": 4}]},)
+    num_bs_ant: int = 32
+    codebook_oversampling: int = 1
+    target_outage: float = 0.1
+    bs_antennas: tuple[int, ...] = (8, 16, 32, 64, 128)
+    snr_offsets_db: tuple[float, ...] = (-30.0, -20.0, -10.0, 0.0, 10.0)
+    budget: LinkBudget = field(default_factory=LinkBudget)
+    ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
+    deployment: DeploymentSpec | None = None
+
+    def __post_init__(self):
+        if not self.scenes:
+            raise CkmsimError("The evaluation lists no scene: add at least one [[scenes]] table")
+        unknown = [m for m in self.methods if m not in QUICKSTART_METHODS]
+        if unknown:
+            raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(QUICKSTART_METHODS)}")
+        for task in self.tasks:
+            Degradation.from_config(task)
+        bad = [n for n in self.bs_antennas if not is_whole_number(n, minimum=1)]
+        if bad:
+            raise CkmsimError(f"bs_antennas must be positive integers. Received: {bad}")
+        if self.deployment is not None:
+            unknown = [m for m in self.deployment.methods if m not in QUICKSTART_METHODS and m not in MEASUREMENT_FREE]
+            if unknown:
+                raise CkmsimError(f"Unknown deployment method(s) {unknown}; available: "
+                                  f"{sorted(QUICKSTART_METHODS) + list(MEASUREMENT_FREE)}")
+
+    def study_config(self, spec: SceneSpec) -> QuickstartConfig:
+        """The per-scene study of this evaluation."""
+        return QuickstartConfig(scene=spec.scene, out=str(Path(self.out) / spec.label), seed=self.seed,
+                                num_cells=spec.num_cells, cell_size_m=spec.cell_size_m, center_m=spec.center_m,
+                                bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
+                                num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
+                                target_outage=self.target_outage, budget=self.budget,
+                                ray_tracing=replace(self.ray_tracing, seed=self.seed))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# TOML
+# ----------------------------------------------------------------------------------------------------------
+
+_TOP_KEYS = {"evaluate", "scenes", "tasks", "link", "ray_tracing", "deployment"}
+_EVALUATE_KEYS = {"name", "out", "seed", "methods"}
+_LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "bs_antennas", "snr_offsets_db",
+              "tx_power_dbm", "bandwidth_hz", "num_subcarriers", "noise_figure_db"}
+
+
+def _check_keys(table, allowed: set, where: str, path: Path) -> dict:
+    if not isinstance(table, dict):
+        raise CkmsimError(f"Evaluation config '{path}': {where} must be a table. Received: {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise CkmsimError(f"Evaluation config '{path}': unknown key(s) {unknown} in {where}; expected a subset of "
+                          f"{sorted(allowed)}")
+    return table
+
+
+def load_evaluation_config(path: str | Path, out: str | None = None) -> EvaluationConfig:
+    """Read and validate an evaluation TOML; scene XML paths are relative to the file, ``out`` to the cwd."""
+    path = Path(path)
+    if not path.is_file():
+        raise CkmsimError(f"Evaluation config '{path}' does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CkmsimError(f"Evaluation config '{path}' is not valid TOML: {err}") from None
+    _check_keys(raw, _TOP_KEYS, "the top level", path)
+    top = _check_keys(raw.get("evaluate", {}), _EVALUATE_KEYS, "[evaluate]", path)
+    link = _check_keys(raw.get("link", {}), _LINK_KEYS, "[link]", path)
+    scene_keys = {f.name for f in fields(SceneSpec)}
+    scenes = []
+    for index, table in enumerate(raw.get("scenes", [])):
+        table = dict(_check_keys(table, scene_keys, f"[[scenes]] #{index + 1}", path))
+        if "scene" not in table:
+            raise CkmsimError(f"Evaluation config '{path}': [[scenes]] #{index + 1} lacks 'scene'")
+        if table["scene"].lower().endswith(".xml") and not Path(table["scene"]).is_absolute():
+            table["scene"] = str((path.parent / table["scene"]).resolve())
+        for key in ("center_m", "bs_position_m"):
+            if key in table:
+                table[key] = tuple(float(v) for v in table[key])
+        scenes.append(SceneSpec(**table))
+    budget_keys = {f.name for f in fields(LinkBudget)}
+    values = {**{k: v for k, v in top.items()}, "scenes": tuple(scenes),
+              "budget": LinkBudget(**{k: v for k, v in link.items() if k in budget_keys}),
+              **{k: tuple(v) if isinstance(v, list) else v for k, v in link.items() if k not in budget_keys}}
+    if "methods" in values:
+        values["methods"] = tuple(values["methods"])
+    if "tasks" in raw:
+        values["tasks"] = tuple(raw["tasks"])
+    try:
+        values["ray_tracing"] = RayTracingSettings.from_dict(raw.get("ray_tracing", {}))
+        if "deployment" in raw:
+            table = dict(_check_keys(raw["deployment"], {f.name for f in fields(DeploymentSpec)}, "[deployment]", path))
+            table["methods"] = tuple(table.get("methods", ()))
+            values["deployment"] = DeploymentSpec(**table)
+        if out is not None:
+            values["out"] = out
+        return EvaluationConfig(**values)
+    except CkmsimError as err:
+        raise CkmsimError(f"Evaluation config '{path}': {err}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sweeps
+# ----------------------------------------------------------------------------------------------------------
+
+def snr_sweep(run: StudyRun, offsets_db) -> dict:
+    """Mean rate of perfect CSI, the ground-truth map and every (method, task) at each transmit-power offset,
+    each map keeping the beams it chose (beam choice does not depend on the SNR)."""
+    scorer = run.scorer
+    channel_gains = np.abs(np.einsum("ukn,bn->ukb", scorer.channels, scorer.codebook.conj())) ** 2
+    chosen = {"ground_truth_map": scorer.rates(run.truth).beam}
+    chosen.update({f"{name} {task}": scorer.rates(prediction).beam
+                   for (name, task), prediction in run.predictions.items() if (name, task) in run.beam_rates})
+    curves = {"perfect_csi": [], **{label: [] for label in chosen}}
+    for offset_db in offsets_db:
+        # [num_ue, num_beams] rate of every beam at this transmit power
+        rates = np.log2(1.0 + scorer.budget.snr_scale * 10 ** (offset_db / 10) * channel_gains).mean(axis=1)
+        curves["perfect_csi"].append(float(rates.max(axis=1).mean()))
+        for label, beams in chosen.items():
+            curves[label].append(float(np.take_along_axis(rates, beams[:, None], axis=1).mean()))
+    return {"tx_power_dbm": [scorer.budget.tx_power_dbm + o for o in offsets_db], "mean_rate_bps_hz": curves}
+
+
+def antenna_sweep(run: StudyRun, sizes, oversampling: int) -> dict:
+    """Mean rate of perfect CSI, the ground-truth map and every angle-predicting (method, task) for a BS ULA
+    of each size: true channels, codebook and each map's SCM-driven choice are rebuilt per size."""
+    curves = {"perfect_csi": [], "ground_truth_map": []}
+    labels = [(name, task) for (name, task) in run.predictions if (name, task) in run.beam_rates]
+    curves.update({f"{name} {task}": [] for name, task in labels})
+    for num_ant in sizes:
+        scorer = BeamSelectionScorer(run.paths, AntennaArray(num_cols=int(num_ant)), run.scorer.budget, oversampling)
+        curves["perfect_csi"].append(float(scorer.perfect_csi_rates().mean()))
+        curves["ground_truth_map"].append(float(scorer.rates(run.truth).rate_bps_hz.mean()))
+        for name, task in labels:
+            curves[f"{name} {task}"].append(float(scorer.rates(run.predictions[(name, task)]).rate_bps_hz.mean()))
+    return {"num_bs_ant": [int(n) for n in sizes], "mean_rate_bps_hz": curves}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Deployment
+# ----------------------------------------------------------------------------------------------------------
+
+def _gain_map_at(scene, grid, position_m, settings: RayTracingSettings) -> np.ndarray:
+    from ckmsim.raytrace.gain_map import gain_map_db
+    from ckmsim.raytrace.scene_setup import place_base_station
+
+    place_base_station(scene, position_m, settings)
+    return gain_map_db(scene, grid, settings)
+
+
+def _site_ckm(run: StudyRun, gain_db: np.ndarray, position_m) -> xr.Dataset:
+    """The true channel-gain CKM of a candidate site, on the study grid."""
+    building = run.truth["building"].values
+    attrs = {key: run.truth.attrs[key] for key in ("scene", "frequency_hz", "ray_tracing") if key in run.truth.attrs}
+    return make_ckm(grid_of(run.truth), {"gain_db": np.where(building, np.nan, gain_db), "building": building},
+                    {**attrs, "bs_position_m": [float(v) for v in position_m]})
+
+
+def deployment_study(run: StudyRun, config: EvaluationConfig, spec: DeploymentSpec, log=print) -> dict:
+    """Random existing and candidate sites on open cells, their true maps (RadioMapSolver), each method's
+    predicted candidate maps, the chosen site per method, scored on the true maps."""
+    from ckmsim.baselines.model_based import distance_weighted_cross_ap
+    from ckmsim.scene.load import load_scene
+
+    truth = run.truth
+    grid = grid_of(truth)
+    open_cells = np.argwhere(~truth["building"].values)
+    rng = np.random.default_rng([config.seed, 17])
+    picks = open_cells[rng.choice(len(open_cells), size=spec.num_existing - 1 + spec.num_candidates, replace=False)]
+    centers = grid.cell_centers_m()
+    sites = [(float(centers[r, c, 0]), float(centers[r, c, 1]), float(spec.height_m)) for r, c in picks]
+    scene = load_scene(truth.attrs["scene"])
+    settings = RayTracingSettings.from_dict(truth.attrs["ray_tracing"])
+    started = time.perf_counter()
+    true_maps = [_gain_map_at(scene, grid, site, settings) for site in sites]
+    trace_s = time.perf_counter() - started
+    bs = tuple(truth.attrs["bs_position_m"])
+    existing_positions = [bs] + sites[:spec.num_existing - 1]
+    existing = np.stack([truth["gain_db"].values] + true_maps[:spec.num_existing - 1])
+    candidate_positions = sites[spec.num_existing - 1:]
+    candidates_true = np.stack(true_maps[spec.num_existing - 1:])
+    users = ~truth["building"].values
+    objective = DeploymentObjective(budget=run.scorer.budget, array_gain=float(run.scorer.array.num_ant),
+                                    interference=spec.interference, metric=spec.metric)
+    outcomes = {"oracle": choose_site(existing, candidates_true, candidates_true, users, objective).to_dict()}
+    true_values = np.array(outcomes["oracle"]["true_values"])
+    outcomes["random_site"] = {"fraction_of_oracle": float(true_values.mean() / true_values.max())}
+    methods = spec.methods or tuple(m for m in config.methods) + MEASUREMENT_FREE
+    degradation = Degradation.from_config({"seed": config.seed, **dict(config.tasks[0])})
+    for name in methods:
+        predicted = []
+        for position, gain_db in zip(candidate_positions, candidates_true):
+            if name == "cross_ap_weighted":
+                predicted.append(distance_weighted_cross_ap(existing, [p[:2] for p in existing_positions], position[:2]))
+                continue
+            site = _site_ckm(run, gain_db, position)
+            method = QUICKSTART_METHODS[name]()
+            predicted.append(method.fit().predict(degradation(site))["gain_db"].values)
+        outcome = choose_site(existing, np.stack(predicted), candidates_true, users, objective)
+        outcomes[name] = outcome.to_dict()
+        log(f"  deployment {name:18s} chose site {outcome.chosen} (oracle {outcome.oracle}): "
+            f"{100 * outcome.fraction_of_oracle:.1f} % of the oracle's {spec.metric}")
+    return {"existing_positions_m": [list(p) for p in existing_positions],
+            "candidate_positions_m": [list(p) for p in candidate_positions], "metric": spec.metric,
+            "interference": spec.interference, "task": degradation.task, "outcomes": outcomes,
+            "timings_s": {"radio_maps": trace_s}}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Run
+# ----------------------------------------------------------------------------------------------------------
+
+def run_evaluation(config: EvaluationConfig, progress: bool = True, log=print) -> dict:
+    """Run every scene's study, the sweeps and the deployment study; write results, report and figures."""
+    from ckmsim.eval.figures import plot_deployment, plot_rate_vs_map_error, plot_sweep
+    from ckmsim.eval.report import write_evaluation_report
+
+    started = time.perf_counter()
+    out = Path(config.out)
+    studies = []
+    for spec in config.scenes:
+        study_config = config.study_config(spec)
+        run = run_study(study_config, progress, log)
+        write_study_outputs(run, Path(study_config.out), title=f"ckmsim evaluate {config.name}")
+        record = dict(run.results)
+        record["label"] = spec.label
+        t0 = time.perf_counter()
+        record["sweeps"] = {"snr": snr_sweep(run, config.snr_offsets_db),
+                            "bs_antennas": antenna_sweep(run, config.bs_antennas, config.codebook_oversampling)}
+        record["timings_s"]["sweeps"] = time.perf_counter() - t0
+        if config.deployment is not None:
+            record["deployment"] = deployment_study(run, config, config.deployment, log)
+        studies.append(record)
+    results = {"ckmsim_version": __version__, "name": config.name, "config": _config_record(config),
+               "studies": studies, "timings_s": {"total": time.perf_counter() - started}}
+    for study in studies:
+        label = study["label"]
+        plot_sweep(out / f"rate_vs_snr_{label}.png", study["sweeps"]["snr"]["tx_power_dbm"],
+                   study["sweeps"]["snr"]["mean_rate_bps_hz"], "BS transmit power [dBm]", label)
+        plot_sweep(out / f"rate_vs_antennas_{label}.png", study["sweeps"]["bs_antennas"]["num_bs_ant"],
+                   study["sweeps"]["bs_antennas"]["mean_rate_bps_hz"], "BS antennas (ULA)", label, log_x=True)
+        if "deployment" in study:
+            plot_deployment(out / f"deployment_{label}.png", study["deployment"], label)
+    plot_rate_vs_map_error(out / "rate_vs_map_error.png", studies)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=json_default))
+    write_evaluation_report(out, results)
+    log(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures in {time.perf_counter() - started:.1f} s")
+    return results
+
+
+def _config_record(config: EvaluationConfig) -> dict:
+    from dataclasses import asdict
+
+    record = asdict(config)
+    record["budget"] = config.budget.to_dict()
+    return record

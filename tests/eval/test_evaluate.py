@@ -1,0 +1,107 @@
+"""`ckmsim evaluate` end to end on a tiny study: outputs, sweeps' invariants, deployment, config errors."""
+
+import json
+
+import pytest
+
+from ckmsim.cli import main
+from ckmsim.errors import CkmsimError
+from ckmsim.eval.evaluate import load_evaluation_config
+
+pytestmark = pytest.mark.raytrace
+
+TINY = """
+[evaluate]
+name = "tiny"
+seed = 3
+methods = ["bilinear", "idw", "umi_3gpp"]
+
+[[scenes]]
+scene = "simple_street_canyon"
+num_cells = 16
+cell_size_m = 2.0
+center_m = [0.0, 0.0]
+
+[[tasks]]
+steps = [{ kind = "subsample", factor = 4 }]
+
+[link]
+num_bs_ant = 8
+bs_antennas = [4, 8, 16]
+snr_offsets_db = [-20.0, 0.0]
+
+[ray_tracing]
+max_depth = 2
+radio_map_samples = 100000
+path_samples = 10000
+receivers_per_call = 64
+
+[deployment]
+num_existing = 2
+num_candidates = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    config = folder / "tiny.toml"
+    config.write_text(TINY)
+    out = folder / "out"
+    assert main(["evaluate", str(config), "--out", str(out), "--quiet"]) == 0
+    return json.loads((out / "results.json").read_text()), out
+
+
+def test_outputs_and_record_shape(evaluation):
+    results, out = evaluation
+    (study,) = results["studies"]
+    assert study["label"] == "simple_street_canyon"
+    assert {(r["name"], r["task"]) for r in study["methods"]} == {(m, "sr_x4") for m in ("bilinear", "idw", "umi_3gpp")}
+    for name in ("report.md", "rate_vs_map_error.png", "rate_vs_snr_simple_street_canyon.png",
+                 "rate_vs_antennas_simple_street_canyon.png", "deployment_simple_street_canyon.png",
+                 "simple_street_canyon/results.json", "simple_street_canyon/report.md"):
+        assert (out / name).is_file(), name
+    report = (out / "report.md").read_text()
+    assert "| bilinear | sr_x4 |" in report and "AP deployment" in report
+
+
+def test_sweeps_respect_the_physics(evaluation):
+    results, _ = evaluation
+    sweeps = results["studies"][0]["sweeps"]
+    snr = sweeps["snr"]["mean_rate_bps_hz"]
+    for label, values in snr.items():
+        assert values[1] > values[0], label                 # more power, more rate, same beams
+        assert values[1] <= snr["perfect_csi"][1] + 1e-9, label
+    antennas = sweeps["bs_antennas"]["mean_rate_bps_hz"]
+    perfect = antennas["perfect_csi"]
+    assert perfect == sorted(perfect)                        # more antennas never lower the perfect-CSI rate
+    for label, values in antennas.items():
+        assert all(v <= p + 1e-9 for v, p in zip(values, perfect)), label
+    # The study's own array size reproduces the study's beam-selection rate.
+    study = results["studies"][0]
+    index = sweeps["bs_antennas"]["num_bs_ant"].index(8)
+    assert antennas["ground_truth_map"][index] == pytest.approx(study["references"]["ground_truth_map"]["mean_bps_hz"])
+
+
+def test_deployment_oracle_bounds_every_choice(evaluation):
+    results, _ = evaluation
+    outcomes = results["studies"][0]["deployment"]["outcomes"]
+    oracle = outcomes["oracle"]
+    assert oracle["fraction_of_oracle"] == pytest.approx(1.0)
+    assert oracle["oracle"] == max(range(3), key=lambda i: oracle["true_values"][i])
+    for name in ("bilinear", "idw", "umi_3gpp", "cross_ap_weighted", "random_site"):
+        assert 0.0 < outcomes[name]["fraction_of_oracle"] <= 1.0 + 1e-12, name
+
+
+@pytest.mark.parametrize("text, message", [
+    (TINY.replace('methods = ["bilinear", "idw", "umi_3gpp"]', 'methods = ["bilinera"]'), "Unknown method"),
+    (TINY.replace("[link]", "[link]\nnum_antennas = 4"), "num_antennas"),
+    (TINY.replace('kind = "subsample"', 'kind = "subsampel"'), "subsampel"),
+    (TINY.replace("[[scenes]]\nscene = \"simple_street_canyon\"", "[[scenes]]"), "lacks 'scene'"),
+    (TINY.replace("num_candidates = 3", "num_candidates = 0"), "num_candidates"),
+])
+def test_bad_configs_name_the_field(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(CkmsimError, match=message):
+        load_evaluation_config(path)
