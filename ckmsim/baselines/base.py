@@ -62,6 +62,11 @@ class Method(abc.ABC):
             :func:`~ckmsim.maps.ckm.make_ckm`, with ``method`` and ``task`` in its attrs.
         """
 
+    def unsupported_reason(self, observation: Observation) -> str | None:
+        """Why this method cannot handle ``observation`` (e.g. a grid interpolator given scattered samples),
+        or None when it can. The evaluator skips unsupported (method, task) pairs and lists them."""
+        return None
+
     def get_params(self) -> dict:
         """Hyper-parameters by name, read back from the attributes named like the ``__init__`` arguments."""
         signature = inspect.signature(type(self).__init__)

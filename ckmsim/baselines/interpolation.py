@@ -229,11 +229,16 @@ class LatticeInterpolator(Interpolator):
 
     order: int = 1
 
-    def _check(self, observation: Observation) -> None:
+    def unsupported_reason(self, observation: Observation) -> str | None:
         if observation.factor is None:
-            raise CkmsimError(f"{self.name} interpolates on the uniform sub-sampling lattice and needs "
-                              f"observation.factor; task '{observation.task}' has factor=None "
-                              f"(use 'knn' for scattered observations)")
+            return (f"{self.name} interpolates on the uniform sub-sampling lattice and needs observation.factor; "
+                    f"task '{observation.task}' has factor=None (use 'knn' for scattered observations)")
+        return None
+
+    def _check(self, observation: Observation) -> None:
+        reason = self.unsupported_reason(observation)
+        if reason is not None:
+            raise CkmsimError(reason)
 
     def _interpolate_valid(self, field: np.ndarray, valid: np.ndarray, observation: Observation) -> np.ndarray:
         rows, cols = observation.grid.downsampled_indices(observation.factor)

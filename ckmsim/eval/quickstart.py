@@ -235,14 +235,20 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                    reference_rates={"perfect_csi": perfect, "ground_truth_map": truth_link.rate_bps_hz,
                                     "ground_truth_map_adaptation": truth_adapted.rate_bps_hz})
 
-    records = []
+    records, skipped = [], []
     t0 = time.perf_counter()
     for degradation in config.degradations():
         observation = degradation(truth)
         task = observation.task
         run.observations[task] = observation
         for name in config.methods:
-            prediction = QUICKSTART_METHODS[name]().fit().predict(observation)
+            method = QUICKSTART_METHODS[name]()
+            reason = method.unsupported_reason(observation)
+            if reason is not None:
+                skipped.append({"name": name, "task": task, "reason": reason})
+                log(f"  {task:6s} {name:16s} skipped: {reason}")
+                continue
+            prediction = method.fit().predict(observation)
             record, rate, run.adapted_rates[(name, task)] = _method_record(
                 name, task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect)
             records.append(record)
@@ -276,6 +282,7 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                        "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),
                                                        "outage_fraction": float(np.mean(truth_adapted.outage))}},
         "methods": records,
+        "skipped": skipped,
         "config": {"seed": config.seed, "tasks": [d.to_config() for d in config.degradations()],
                    "methods": list(config.methods), "num_map_paths": config.num_map_paths},
         "timings_s": {"ground_truth": ray_tracing_s, "ground_truth_from_cache": cached,

@@ -117,7 +117,9 @@ def write_evaluation_report(out: Path, results: dict) -> Path:
                   f"{grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m, BS at "
                   f"({', '.join(f'{v:.1f}' for v in study['bs_position_m'])}) m, {study['link']['num_ues']} UEs; "
                   f"details, maps and CDFs in [{label}/report.md]({label}/report.md).", "",
-                  results_table(study), "", "### Gain RMSE [dB] per region", "", region_table(study), ""]
+                  results_table(study), ""]
+        parts += [f"Skipped: {s['name']} on {s['task']} ({s['reason']})." for s in study.get("skipped", [])]
+        parts += ["", "### Gain RMSE [dB] per region", "", region_table(study), ""]
         snr = study["sweeps"]["snr"]
         parts += ["### Mean rate [bit/s/Hz] vs BS transmit power", "",
                   _sweep_table("tx power [dBm]", snr["tx_power_dbm"], snr["mean_rate_bps_hz"]), "",

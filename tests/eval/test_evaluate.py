@@ -25,6 +25,9 @@ center_m = [0.0, 0.0]
 [[tasks]]
 steps = [{ kind = "subsample", factor = 4 }]
 
+[[tasks]]
+steps = [{ kind = "box_mask", size = 4 }, { kind = "noise", std_db = 3.0 }]
+
 [link]
 num_bs_ant = 8
 bs_antennas = [4, 8, 16]
@@ -56,7 +59,11 @@ def test_outputs_and_record_shape(evaluation):
     results, out = evaluation
     (study,) = results["studies"]
     assert study["label"] == "simple_street_canyon"
-    assert {(r["name"], r["task"]) for r in study["methods"]} == {(m, "sr_x4") for m in ("bilinear", "idw", "umi_3gpp")}
+    pairs = {(r["name"], r["task"]) for r in study["methods"]}
+    assert pairs == {(m, "sr_x4") for m in ("bilinear", "idw", "umi_3gpp")} | {
+        (m, "box4x4+noise3db") for m in ("idw", "umi_3gpp")}
+    # bilinear needs the sub-sampling lattice: it is skipped on the inpainting task, with the reason
+    assert [(s["name"], s["task"]) for s in study["skipped"]] == [("bilinear", "box4x4+noise3db")]
     for name in ("report.md", "rate_vs_map_error.png", "rate_vs_snr_simple_street_canyon.png",
                  "rate_vs_antennas_simple_street_canyon.png", "deployment_simple_street_canyon.png",
                  "simple_street_canyon/results.json", "simple_street_canyon/report.md"):
