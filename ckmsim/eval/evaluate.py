@@ -277,7 +277,8 @@ def deployment_study(run: StudyRun, config: EvaluationConfig, spec: DeploymentSp
     outcomes = {"oracle": choose_site(existing, candidates_true, candidates_true, users, objective).to_dict()}
     true_values = np.array(outcomes["oracle"]["true_values"])
     outcomes["random_site"] = {"fraction_of_oracle": float(true_values.mean() / true_values.max())}
-    methods = spec.methods or tuple(m for m in config.methods) + MEASUREMENT_FREE
+    # dict.fromkeys: the union in order, without a method twice (umi_3gpp is both a method and measurement-free)
+    methods = spec.methods or tuple(dict.fromkeys(config.methods + MEASUREMENT_FREE))
     degradation = Degradation.from_config({"seed": config.seed, **dict(config.tasks[0])})
     for name in methods:
         predicted = []
