@@ -128,6 +128,18 @@ def write_evaluation_report(out: Path, results: dict) -> Path:
         parts += ["### Mean rate [bit/s/Hz] vs BS antennas (ULA, DFT beam selection)", "",
                   _sweep_table("antennas", antennas["num_bs_ant"], antennas["mean_rate_bps_hz"]), "",
                   f"![rate vs antennas](rate_vs_antennas_{label}.png)", ""]
+        if "coded_link" in study:
+            coded = study["coded_link"]
+            parts += [f"### Coded link (5G LDPC + QAM, MCS from the map; {coded['num_ues']} UEs, "
+                      f"{coded['num_codewords']} codewords each, back-off {coded['margin_db']:.1f} dB)", "",
+                      "| MCS chosen by | goodput [bit/s/Hz] | BLER | mean MCS | % of genie goodput |",
+                      "|---|---|---|---|---|"]
+            rows = {**{f"{k} (reference)": v for k, v in coded["references"].items()}, **coded["methods"]}
+            for label, entry in rows.items():
+                parts.append(f"| {label.replace('_', ' ')} | {_fmt(entry['goodput_mean_bps_hz'])} | "
+                             f"{_fmt(entry['bler_mean'])} | {_fmt(entry['mcs_mean'], 1)} | "
+                             f"{_fmt(100 * entry['fraction_of_genie'], 1)} |")
+            parts.append("")
         if "deployment" in study:
             deployment = study["deployment"]
             parts += [f"### AP deployment ({deployment['metric'].replace('_', ' ')}, interference "

@@ -48,8 +48,9 @@ class AdaptationScore:
     outage: np.ndarray
 
 
-def _snr_db_of_map(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset) -> np.ndarray:
-    """``10 log10(P/N N_t g_map)`` at every scored UE [dB] (no margin)."""
+def map_snr_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset) -> np.ndarray:
+    """Effective SNR a gain map predicts at every UE of ``beam_scorer`` with a matched beam:
+    ``10 log10(P/N N_t g_map)`` [dB], no margin; ``[num_ue]`` float64."""
     if "gain_db" not in ckm:
         raise CkmsimError("CKM lacks 'gain_db': link adaptation needs the predicted channel gain")
     rows, cols = beam_scorer.ue_cells
@@ -72,7 +73,7 @@ def calibrate_margin_db(beam_scorer: BeamSelectionScorer, truth_ckm: xr.Dataset,
         raise CkmsimError(f"target_outage must be in (0, 1). Received: target_outage={target_outage!r}")
     capacity = beam_scorer.perfect_csi_rates()
     with np.errstate(divide="ignore"):
-        needed_db = _snr_db_of_map(beam_scorer, truth_ckm) - 10.0 * np.log10(np.expm1(capacity * np.log(2.0)))
+        needed_db = map_snr_db(beam_scorer, truth_ckm) - 10.0 * np.log10(np.expm1(capacity * np.log(2.0)))
     return float(max(0.0, np.quantile(needed_db, 1.0 - target_outage)))
 
 
@@ -96,7 +97,7 @@ class RateAdaptationScorer:
 
     def rates(self, ckm: xr.Dataset) -> AdaptationScore:
         """Delivered rates of the UEs when ``ckm['gain_db']`` chooses their rate."""
-        snr_db = _snr_db_of_map(self.beam_scorer, ckm) - self.margin_db
+        snr_db = map_snr_db(self.beam_scorer, ckm) - self.margin_db
         selected = np.log2(1.0 + 10.0 ** (snr_db / 10.0))
         outage = selected > self.capacity_bps_hz
         return AdaptationScore(rate_bps_hz=np.where(outage, 0.0, selected), selected_bps_hz=selected, outage=outage)

@@ -32,6 +32,9 @@ steps = [{ kind = "box_mask", size = 4 }, { kind = "noise", std_db = 3.0 }]
 num_bs_ant = 8
 bs_antennas = [4, 8, 16]
 snr_offsets_db = [-20.0, 0.0]
+coded_ues = 6
+coded_codewords = 8
+coded_mode = "graph"
 
 [ray_tracing]
 max_depth = 2
@@ -100,12 +103,25 @@ def test_deployment_oracle_bounds_every_choice(evaluation):
         assert 0.0 < outcomes[name]["fraction_of_oracle"] <= 1.0 + 1e-12, name
 
 
+def test_coded_link_scores_every_map_against_the_genie(evaluation):
+    results, _ = evaluation
+    coded = results["studies"][0]["coded_link"]
+    assert coded["num_ues"] == 6
+    assert coded["references"]["genie"]["fraction_of_genie"] == pytest.approx(1.0)
+    entries = [coded["references"]["ground_truth_map"], *coded["methods"].values()]
+    assert len(coded["methods"]) == 5
+    for entry in entries:
+        assert 0.0 <= entry["bler_mean"] <= 1.0
+        assert 0.0 <= entry["goodput_mean_bps_hz"] <= 5.6  # 64-QAM at the highest code rate
+
+
 @pytest.mark.parametrize("text, message", [
     (TINY.replace('methods = ["bilinear", "idw", "umi_3gpp"]', 'methods = ["bilinera"]'), "Unknown method"),
     (TINY.replace("[link]", "[link]\nnum_antennas = 4"), "num_antennas"),
     (TINY.replace('kind = "subsample"', 'kind = "subsampel"'), "subsampel"),
     (TINY.replace("[[scenes]]\nscene = \"simple_street_canyon\"", "[[scenes]]"), "lacks 'scene'"),
     (TINY.replace("num_candidates = 3", "num_candidates = 0"), "num_candidates"),
+    (TINY.replace('coded_mode = "graph"', 'coded_mode = "fast"'), "coded_mode"),
 ])
 def test_bad_configs_name_the_field(tmp_path, text, message):
     path = tmp_path / "bad.toml"
