@@ -250,6 +250,34 @@ def dataset_show(
     print(f"wrote {path}")
 
 
+train_app = _sub_app("Train the networks (resumable: re-run the same command after an interruption).")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("esrresnet")
+def train_esrresnet_command(
+    config: str = typer.Argument(..., help="Training TOML (see experiments/esrresnet/)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset store (overrides the config's)."),
+    out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+):
+    """Train E-SRResNet (primary- and secondary-path models) on a ckmsim dataset."""
+    from ckmsim.models.esrresnet_train import train_esrresnet
+
+    train_esrresnet(config, dataset=dataset, out=out)
+
+
+@train_app.command("crossap")
+def train_crossap_command(
+    config: str = typer.Argument(..., help="Training TOML (see experiments/crossap/)."),
+    dataset: Optional[str] = typer.Option(None, help="Multi-AP dataset store (overrides the config's)."),
+    out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+):
+    """Train the cross-AP UNet on a multi-AP ckmsim dataset."""
+    from ckmsim.models.crossap_train import train_crossap
+
+    train_crossap(config, dataset=dataset, out=out)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

@@ -5,6 +5,10 @@ MIMO-OFDM channels. ``rates(predicted_ckm)`` reads the predicted strongest paths
 UE's cell, synthesises the predicted SCM (E-SRResNet eq. (6)), picks the DFT beam that maximises the
 predicted gain and returns the rate that beam achieves on the true channel. ``perfect_csi_rates()`` is the
 upper bound: the best codebook beam chosen with the true channel.
+
+The BS array may be a ULA or a UPA: the SCM, the channels and the DFT codebook (the Kronecker grid of
+:func:`~ckmsim.link.codebook.dft_codebook` for a UPA) all follow the array's element layout. A codebook-free
+alternative, the SCM's principal eigenvector as precoder, is :class:`ckmsim.link.precoding.SCMPrecodingScorer`.
 """
 
 from __future__ import annotations
@@ -45,15 +49,18 @@ class BeamSelectionScorer:
     Parameters
     ----------
     true_paths : path set with ``ue_row``/``ue_col`` (from :func:`ckmsim.raytrace.ground_truth.trace_ground_truth`)
-    array : AntennaArray at the BS (a ULA)
+    array : AntennaArray at the BS (ULA or UPA)
     budget : LinkBudget
-    oversampling : int
-        DFT codebook oversampling.
+    oversampling : int or (int, int)
+        DFT codebook oversampling, one factor or ``(rows, cols)`` (see :func:`~ckmsim.link.codebook.dft_codebook`).
+    precision : "double" | "single"
+        Precision of the beam-rate computation (``"single"`` is about twice as fast on many UEs).
 
     Only UEs with at least one ray-traced path are scored: with no path every choice earns zero.
     """
 
-    def __init__(self, true_paths: xr.Dataset, array: AntennaArray, budget: LinkBudget, oversampling: int = 1):
+    def __init__(self, true_paths: xr.Dataset, array: AntennaArray, budget: LinkBudget, oversampling=1,
+                 precision: str = "double"):
         served = true_paths["valid"].values.any(axis=1)
         self.paths = true_paths.isel(ue=np.nonzero(served)[0])
         if self.paths.sizes["ue"] == 0:
@@ -64,7 +71,7 @@ class BeamSelectionScorer:
         # [num_ue, num_subcarriers, num_ant]
         self.channels = ofdm_channels(self.paths, array, budget)
         # [num_ue, num_beams]: every beam's true rate, so that each map's choice is a lookup
-        self.beam_rates = rates_all_beams(self.channels, self.codebook, budget.snr_scale)
+        self.beam_rates = rates_all_beams(self.channels, self.codebook, budget.snr_scale, precision=precision)
 
     @property
     def ue_cells(self) -> tuple[np.ndarray, np.ndarray]:

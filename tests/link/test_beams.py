@@ -1,13 +1,18 @@
-"""DFT codebook, beam gains and rates against closed forms; perfect CSI bounds every map's choice."""
+"""DFT codebook, beam gains and rates against closed forms; perfect CSI bounds every map's choice (ULA and UPA)."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from ckmsim.link.beams import beamforming_gains, rates_all_beams, select_beams_from_scm
+from ckmsim.errors import CkmsimError
+from ckmsim.link.beams import (beamforming_gains, mean_beam_gains, precoder_rates, rates_all_beams,
+                               select_beams_from_scm)
 from ckmsim.link.budget import LinkBudget
-from ckmsim.link.codebook import dft_codebook
+from ckmsim.link.channels import mimo_ofdm_channels, ofdm_channels, path_set, random_path_set
+from ckmsim.link.codebook import dft_beam_spatial_frequencies, dft_codebook
+from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
+from ckmsim.maps.grid import Grid
 from ckmsim.maps.scm import scm_from_paths
 
 
@@ -90,3 +95,84 @@ def test_perfect_csi_bounds_every_map(rng):
         rates = scorer.rates(ckm).rate_bps_hz
         assert np.all(rates <= perfect + 1e-12)
     assert perfect.mean() > rates.mean()
+
+
+def truth_ckm(paths: xr.Dataset, num_map_paths: int) -> xr.Dataset:
+    """The per-path layers a perfect CKM holds at the UEs' cells (the ground-truth builder's own code)."""
+    from ckmsim.raytrace.ground_truth import path_layers
+
+    grid = Grid(center_x_m=0.0, center_y_m=0.0, num_x=int(paths["ue_col"].max()) + 1,
+                num_y=int(paths["ue_row"].max()) + 1, cell_size_m=1.0)
+    layers = path_layers(paths, grid, num_map_paths)
+    names = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
+    return xr.Dataset({name: (("path", "y", "x"), layers[name]) for name in names})
+
+
+def test_kernels_agree_across_batches_and_precisions(rng):
+    h = (rng.normal(size=(37, 8, 16)) + 1j * rng.normal(size=(37, 8, 16))) * 1e-5
+    codebook = dft_codebook(AntennaArray(num_cols=8, num_rows=2), oversampling=2)
+    snr = 1e10
+    reference = np.log2(1 + snr * beamforming_gains(h, codebook)).mean(axis=1)
+    for batch in (1, 5, None):
+        np.testing.assert_allclose(rates_all_beams(h, codebook, snr, ues_per_batch=batch), reference, rtol=1e-12)
+    np.testing.assert_allclose(rates_all_beams(h, codebook, snr, precision="single"), reference, rtol=1e-5)
+    np.testing.assert_allclose(mean_beam_gains(h, codebook, ues_per_batch=4),
+                               beamforming_gains(h, codebook).mean(axis=1), rtol=1e-12)
+    # One precoder per UE: the rate of beam 3 for everybody is column 3 of the all-beam rates
+    np.testing.assert_allclose(precoder_rates(h, np.tile(codebook[3], (37, 1)), snr), reference[:, 3], rtol=1e-12)
+    with pytest.raises(CkmsimError, match="precision="):
+        rates_all_beams(h, codebook, snr, precision="half")
+
+
+def test_select_from_scm_maximises_the_quadratic_form(rng):
+    x = rng.normal(size=(20, 16, 5)) + 1j * rng.normal(size=(20, 16, 5))
+    scm = x @ np.conj(np.swapaxes(x, -1, -2))
+    codebook = dft_codebook(AntennaArray(num_cols=4, num_rows=4), oversampling=2)
+    expected = np.argmax(np.einsum("bm,umn,bn->ub", codebook.conj(), scm, codebook).real, axis=1)
+    np.testing.assert_array_equal(select_beams_from_scm(scm, codebook, ues_per_batch=3), expected)
+    np.testing.assert_array_equal(select_beams_from_scm(np.zeros((2, 16, 16), complex), codebook), [0, 0])
+
+
+def test_upa_channels_from_sionna_equal_the_mimo_channel_row(rng):
+    """ofdm_channels (Sionna's cir_to_ofdm_channel) and mimo_ofdm_channels (numpy) agree on a UPA."""
+    paths = random_path_set(6, 3, rng)
+    array = AntennaArray(num_cols=4, num_rows=2)
+    budget = LinkBudget(num_subcarriers=8)
+    vector = ofdm_channels(paths, array, budget)
+    matrix = mimo_ofdm_channels(paths, array, AntennaArray(num_cols=1), budget)
+    assert matrix.shape == (6, 8, 1, 8)
+    scale = np.abs(vector).max()
+    np.testing.assert_allclose(matrix[:, :, 0, :] / scale, vector / scale, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows, cols, oversampling", [(4, 4, 1), (2, 8, (2, 1)), (1, 16, 2)])
+def test_upa_beam_selection_of_single_on_grid_paths_reaches_the_closed_form(rows, cols, oversampling):
+    """One path per UE towards a visible beam of the grid: the truth map picks it, rate log2(1 + SNR N g)."""
+    array = AntennaArray(num_cols=cols, num_rows=rows)
+    u = dft_beam_spatial_frequencies(array, oversampling)
+    visible = np.nonzero((u ** 2).sum(axis=1) < 0.9)[0][:12]
+    el = -np.degrees(np.arcsin(u[visible, 0]))
+    az = np.degrees(np.arcsin(u[visible, 1] / np.cos(np.radians(el))))
+    num_ue, gain_db = len(visible), -100.0
+    paths = path_set(np.full((num_ue, 1), 10 ** (gain_db / 20)), np.full((num_ue, 1), 1e-7), az[:, None], el[:, None],
+                     ue_row=np.arange(num_ue) // 4, ue_col=np.arange(num_ue) % 4)
+    budget = LinkBudget(num_subcarriers=4)
+    scorer = BeamSelectionScorer(paths, array, budget, oversampling)
+    assert scorer.codebook.shape == (len(u), rows * cols)
+    score = scorer.rates(truth_ckm(paths, 1))
+    closed_form = np.log2(1 + budget.snr_scale * rows * cols * 10 ** (gain_db / 10))
+    np.testing.assert_allclose(score.rate_bps_hz, closed_form, rtol=1e-6)
+    np.testing.assert_allclose(scorer.perfect_csi_rates(), closed_form, rtol=1e-6)
+    np.testing.assert_array_equal(score.beam, visible)
+
+
+def test_upa_perfect_csi_bounds_every_map(rng):
+    paths = random_path_set(30, 4, rng)
+    scorer = BeamSelectionScorer(paths, AntennaArray(num_cols=4, num_rows=4), LinkBudget(num_subcarriers=8),
+                                 oversampling=(2, 2))
+    perfect = scorer.perfect_csi_rates()
+    truth = scorer.rates(truth_ckm(paths, 2)).rate_bps_hz
+    ckm = truth_ckm(random_path_set(30, 2, rng), 2)
+    random_map = scorer.rates(ckm).rate_bps_hz
+    assert np.all(truth <= perfect + 1e-12) and np.all(random_map <= perfect + 1e-12)
+    assert perfect.mean() > truth.mean() > random_map.mean()
