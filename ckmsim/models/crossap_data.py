@@ -1,0 +1,385 @@
+r"""Multi-AP areas and the cross-AP UNet's input tensors (Dai et al., Sec. III-A, eqs. (3)-(5)).
+
+An *area* is one tile of one scene with the channel gain maps of its APs (RadioMapSeer: one city map with 80
+AP maps; ckmsim: the samples of a dataset store that share ``scene`` and ``tile_index``, one per
+transmitter). Splits are by tile in the builder, so the samples of an area always share one split and no
+test area is seen in training.
+
+For a *target* AP of an area, the network input stacks (:class:`CrossApEncoding`):
+
+- channel 0: :math:`\mathbf{M}^*_{AP,target}`, the target's one-hot location map (eq. (3)) convolved with
+  a 3 x 3 kernel of ones (eq. (5));
+- channels 1..K: :math:`\mathbf{M}_n = (1-\omega)\mathbf{G}_n + \omega\mathbf{M}_{AP,n}` (eq. (4)) of
+  ``K`` known APs of the same area, with :math:`\mathbf{G}_n` the gain map as pixels over ``gain_range_db``
+  (building cells 0, gains below the range at 0 as RadioMapSeer truncates at its -147 dB threshold);
+- channels K+1..num_known_aps: zeros when fewer APs are known than the network has channels for.
+
+The paper always uses all :math:`N = 79` other APs of an area. ckmsim can also draw ``K`` at random in
+``[min_known_aps, num_known_aps]`` during training (zero-padded), which lets one network infer a candidate
+site's map from however many APs are deployed (the deployment study). The variant ``inputs="radiounet"``
+is the paper's reference point, RadioUNet: channel 0 as above and channel 1 the building map (1 on open
+cells, 0 on buildings), no other AP.
+
+During training "each AP randomly takes turns to play the role of target AP": one epoch visits every
+(area, target) pair in a seeded random order, and the pair ``i`` of epoch ``e`` draws its known APs, their
+order and (optionally) one of the 8 rotations / reflections of the square area from
+``default_rng([seed, e, i])``. Areas are read from the store when first needed and kept in a small cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ckmsim.data.store import DatasetStore
+from ckmsim.errors import CkmsimError
+from ckmsim.maps.grid import Grid
+from ckmsim.maps.pixels import gain_db_to_pixel, pixel_to_gain_db
+from ckmsim.maps.priors import (ap_feature_map, ap_location_map, building_map, cell_of_position,
+                                preconvolved_location_map)
+from ckmsim.validation import is_finite_number, is_whole_number
+
+#: Input encodings: the paper's cross-AP input, and RadioUNet's (building map + target location).
+INPUT_KINDS = ("cross_ap", "radiounet")
+#: Default pixel range [dB]: 100 dB like RadioMapSeer's (-147..-47 dB), placed on ckmsim's 28 GHz, 64 m tiles
+#: with APs at 10 m, whose strongest cells lie near -78 dB and whose deep shadow falls to the -250 dB floor.
+DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Areas
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AreaRef:
+    """Where an area's samples are in a store: ``sample_indices`` [N] in store order (one per AP)."""
+
+    scene: str
+    tile_index: int
+    split: str
+    sample_indices: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        """``<scene folder or name>/tile<index>``, as in the sample ids."""
+        scene = Path(self.scene).parent.name if self.scene.lower().endswith(".xml") else self.scene
+        return f"{scene}/tile{self.tile_index:03d}"
+
+
+@dataclass(frozen=True)
+class Area:
+    """The APs of one area and their true maps.
+
+    Attributes
+    ----------
+    ref : AreaRef
+    grid : Grid, the tile's grid (``[num_y, num_x]`` cells)
+    gain_db : ``[N, num_y, num_x]``, float32 — each AP's channel gain [dB], NaN on buildings
+    building : ``[num_y, num_x]``, bool
+    ap_positions_m : ``[N, 3]``, float64 — AP positions (x, y, z) [m]
+    ap_cells : ``[N, 2]``, int — (row, col) of the cell under each AP
+    frequency_hz : float or None
+    """
+
+    ref: AreaRef
+    grid: Grid
+    gain_db: np.ndarray
+    building: np.ndarray
+    ap_positions_m: np.ndarray
+    ap_cells: np.ndarray
+    frequency_hz: float | None = None
+
+    @property
+    def num_aps(self) -> int:
+        return int(self.gain_db.shape[0])
+
+
+def group_areas(store: DatasetStore, split: str | None = None, min_aps: int = 2) -> list[AreaRef]:
+    """The areas of a store (samples grouped by ``(scene, tile_index)``), in order of first appearance.
+
+    Input
+    -----
+    store : DatasetStore
+    split : "train" | "val" | "test" | None (all)
+    min_aps : int — areas with fewer APs (a partial build's last tile) are left out
+
+    Output
+    ------
+    areas : list of AreaRef
+    """
+    wanted = set(int(i) for i in store.indices(split))
+    groups: dict[tuple[str, int], list[int]] = {}
+    splits: dict[tuple[str, int], set] = {}
+    for index, record in enumerate(store.records):
+        key = (record["scene"], int(record["tile_index"]))
+        splits.setdefault(key, set()).add(record["split"])
+        if index in wanted:
+            groups.setdefault(key, []).append(index)
+    mixed = [key for key in groups if len(splits[key]) > 1]
+    if mixed:
+        raise CkmsimError(f"Dataset '{store.path}': the samples of area {mixed[0]} lie in several splits "
+                          f"{sorted(splits[mixed[0]])}; cross-AP areas must be split by tile")
+    return [AreaRef(scene, tile, store.records[indices[0]]["split"], tuple(indices))
+            for (scene, tile), indices in groups.items() if len(indices) >= min_aps]
+
+
+def load_area(store: DatasetStore, ref: AreaRef) -> Area:
+    """Read one area's gain maps, building mask and AP positions from ``store``."""
+    indices = list(ref.sample_indices)
+    grids = {str(store.records[i]["grid"]) for i in indices}
+    if len(grids) != 1:
+        raise CkmsimError(f"The samples of area {ref.label} lie on different grids; expected one tile grid")
+    grid = Grid.from_dict(store.records[indices[0]]["grid"])
+    samples = store.samples.isel(sample=indices)
+    # [N, y, x]
+    gain_db = samples["gain_db"].values.astype(np.float32)
+    building = samples["building"].values[0].astype(bool)
+    positions = samples["tx_position_m"].values.astype(np.float64)
+    cells = np.array([cell_of_position(grid, p) for p in positions], dtype=np.int64)
+    frequency_hz = store.manifest.get("config", {}).get("ray_tracing", {}).get("frequency_hz")
+    return Area(ref=ref, grid=grid, gain_db=gain_db, building=building, ap_positions_m=positions, ap_cells=cells,
+                frequency_hz=None if frequency_hz is None else float(frequency_hz))
+
+
+class AreaCache:
+    """Areas of one list of refs, loaded on first use and kept (least recently used first out)."""
+
+    def __init__(self, store: DatasetStore, refs: list[AreaRef], max_areas: int = 256):
+        self.store = store
+        self.refs = list(refs)
+        self.max_areas = int(max_areas)
+        self._areas: OrderedDict[int, Area] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index: int) -> Area:
+        if index in self._areas:
+            self._areas.move_to_end(index)
+            return self._areas[index]
+        area = load_area(self.store, self.refs[index])
+        self._areas[index] = area
+        if len(self._areas) > self.max_areas:
+            self._areas.popitem(last=False)
+        return area
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Encoding, eqs. (3)-(5)
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CrossApEncoding:
+    r"""How maps become network pixels and inputs, and back.
+
+    Parameters
+    ----------
+    inputs : "cross_ap" | "radiounet"
+        The paper's input (target + K known APs' feature maps), or RadioUNet's (target + building map).
+    num_known_aps : int
+        Feature-map channels of the network (:math:`N` of the paper, 79 on RadioMapSeer); ignored by
+        ``"radiounet"``.
+    weight : float
+        :math:`\omega` of eq. (4), in [0, 1]. The paper gives no value; 0.2 lifts an AP's cell 0.2 above what
+        its gain alone would give while keeping 80 % of the map's contrast.
+    gain_range_db : (low, high)
+        Gains mapped linearly onto pixels [0, 1]; gains outside are clipped (:mod:`ckmsim.maps.pixels`).
+    """
+
+    inputs: str = "cross_ap"
+    num_known_aps: int = 7
+    weight: float = 0.2
+    gain_range_db: tuple[float, float] = DEFAULT_GAIN_RANGE_DB
+
+    def __post_init__(self):
+        if self.inputs not in INPUT_KINDS:
+            raise CkmsimError(f"inputs must be one of {list(INPUT_KINDS)}. Received: inputs={self.inputs!r}")
+        if not is_whole_number(self.num_known_aps, minimum=1):
+            raise CkmsimError(f"num_known_aps must be a positive integer. "
+                              f"Received: num_known_aps={self.num_known_aps!r}")
+        if not (is_finite_number(self.weight) and 0.0 <= self.weight <= 1.0):
+            raise CkmsimError(f"weight (omega of eq. (4)) must lie in [0, 1]. Received: weight={self.weight!r}")
+        low, high = (float(v) for v in self.gain_range_db)
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise CkmsimError(f"gain_range_db must be (low, high) with low < high. "
+                              f"Received: gain_range_db={self.gain_range_db!r}")
+        object.__setattr__(self, "gain_range_db", (low, high))
+        object.__setattr__(self, "num_known_aps", int(self.num_known_aps))
+
+    @property
+    def num_input_channels(self) -> int:
+        """Channels of the network input: ``num_known_aps + 1`` (cross-AP) or 2 (RadioUNet)."""
+        return self.num_known_aps + 1 if self.inputs == "cross_ap" else 2
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CrossApEncoding":
+        unknown = sorted(set(values) - {"inputs", "num_known_aps", "weight", "gain_range_db"})
+        if unknown:
+            raise CkmsimError(f"Unknown cross-AP encoding key(s) {unknown}; expected a subset of "
+                              f"['gain_range_db', 'inputs', 'num_known_aps', 'weight']")
+        values = dict(values)
+        if "gain_range_db" in values:
+            values["gain_range_db"] = tuple(values["gain_range_db"])
+        return cls(**values)
+
+    def gain_pixels(self, gain_db: np.ndarray, building: np.ndarray | None = None) -> np.ndarray:
+        """Gain [dB] -> pixels in [0, 1] over ``gain_range_db`` (NaN and buildings -> 0). ``[...]`` float32."""
+        return gain_db_to_pixel(gain_db, building, self.gain_range_db).astype(np.float32)
+
+    def gain_db(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels -> gain [dB], clipped to ``gain_range_db`` (the network may overshoot [0, 1]). float64."""
+        return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
+
+    def encode(self, target_cell, building: np.ndarray, known_gain_db: np.ndarray | None = None,
+               known_cells: np.ndarray | None = None) -> np.ndarray:
+        r"""The network input for one target AP.
+
+        Input
+        -----
+        target_cell : (row, col) of the target AP
+        building : ``[num_y, num_x]``, bool
+        known_gain_db : ``[K, num_y, num_x]``, float [dB], K <= ``num_known_aps`` (cross-AP only)
+        known_cells : ``[K, 2]``, int, (row, col) of each known AP (cross-AP only)
+
+        Output
+        ------
+        inputs : ``[num_y, num_x, num_input_channels]``, float32 — see the module docstring for the layout
+        """
+        building = np.asarray(building, dtype=bool)
+        if building.ndim != 2:
+            raise CkmsimError(f"building must be [num_y, num_x] bool. Received: shape={building.shape}")
+        target = preconvolved_location_map(ap_location_map(building.shape, target_cell))
+        if self.inputs == "radiounet":
+            # [y, x, 2]
+            return np.stack([target, building_map(building)], axis=-1)
+        if known_gain_db is None or known_cells is None:
+            raise CkmsimError("The cross-AP input needs the known APs' maps and cells. Received: known_gain_db=None")
+        known_gain_db = np.asarray(known_gain_db)
+        known_cells = np.asarray(known_cells).reshape(-1, 2)
+        if known_gain_db.ndim != 3 or known_gain_db.shape[1:] != building.shape:
+            raise CkmsimError(f"known_gain_db must be [K, num_y, num_x] on the building map's {building.shape} grid. "
+                              f"Received: shape={known_gain_db.shape}")
+        num_known = known_gain_db.shape[0]
+        if not 1 <= num_known <= self.num_known_aps or known_cells.shape[0] != num_known:
+            raise CkmsimError(f"Between 1 and num_known_aps={self.num_known_aps} known APs, one cell each, are "
+                              f"needed. Received: {num_known} map(s), {known_cells.shape[0]} cell(s)")
+        channels = np.zeros(building.shape + (self.num_input_channels,), dtype=np.float32)
+        channels[..., 0] = target
+        for n, (gain_db, cell) in enumerate(zip(known_gain_db, known_cells), start=1):
+            channels[..., n] = ap_feature_map(self.gain_pixels(gain_db, building), cell, self.weight)
+        return channels
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Examples
+# ----------------------------------------------------------------------------------------------------------
+
+def dihedral(array: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 symmetries of a square map: ``k % 4`` quarter turns, then a left-right flip if ``k >= 4``.
+
+    ``[num_y, num_x, ...]`` -> same shape (square maps only for odd turns). Eqs. (3)-(5) commute with it (the
+    3 x 3 kernel is symmetric), so transforming an encoded example equals encoding the transformed area.
+    """
+    out = np.rot90(array, k % 4, axes=(0, 1))
+    return np.ascontiguousarray(out[:, ::-1] if k >= 4 else out)
+
+
+def area_example(area: Area, target: int, encoding: CrossApEncoding, rng: np.random.Generator | None = None,
+                 min_known_aps: int | None = None, augment: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` for AP ``target`` of ``area``: the encoded input and the target's true gain pixels.
+
+    Without ``rng`` the known APs are the others in store order (the first ``num_known_aps`` of them), as at
+    test time. With ``rng`` their number is drawn in ``[min_known_aps, min(num_known_aps, N - 1)]``
+    (``min_known_aps=None``: always the maximum, as in the paper), then which ones and their channel order,
+    and with ``augment`` one of the 8 dihedral symmetries.
+
+    Output
+    ------
+    x : ``[num_y, num_x, num_input_channels]``, float32
+    y : ``[num_y, num_x, 1]``, float32 (gain pixels, buildings 0)
+    """
+    if not 0 <= target < area.num_aps:
+        raise CkmsimError(f"target must index one of the {area.num_aps} APs of {area.ref.label}. "
+                          f"Received: target={target!r}")
+    others = np.array([n for n in range(area.num_aps) if n != target], dtype=np.int64)
+    most = min(encoding.num_known_aps, len(others))
+    if encoding.inputs == "cross_ap" and most < 1:
+        raise CkmsimError(f"Area {area.ref.label} has no AP besides the target: the cross-AP input needs one")
+    if rng is None:
+        known = others[:most]
+    else:
+        fewest = most if min_known_aps is None else int(np.clip(min_known_aps, 1, most))
+        count = int(rng.integers(fewest, most + 1))
+        known = rng.permutation(others)[:count]
+    x = encoding.encode(area.ap_cells[target], area.building, area.gain_db[known], area.ap_cells[known])
+    y = encoding.gain_pixels(area.gain_db[target], area.building)[..., None]
+    if augment and rng is not None and area.grid.num_x == area.grid.num_y:
+        k = int(rng.integers(8))
+        x, y = dihedral(x, k), dihedral(y, k)
+    return x, y
+
+
+def example_generator(cache: AreaCache, encoding: CrossApEncoding, shuffle: bool = True, augment: bool = False,
+                      min_known_aps: int | None = None, seed: int = 0, epochs: int | None = 1,
+                      randomize: bool = True):
+    """Python generator of ``(x, y)`` over every (area, target AP) pair, ``epochs`` passes (None: forever).
+
+    ``randomize=False`` gives the test-time examples (all other APs known, in order, no augmentation).
+    """
+    pairs = [(a, t) for a in range(len(cache)) for t in range(len(cache.refs[a].sample_indices))]
+    if not pairs:
+        raise CkmsimError("No (area, target AP) pair to visit: the split holds no area with two or more APs")
+    epoch = 0
+    while epochs is None or epoch < epochs:
+        order = np.random.default_rng([seed, epoch]).permutation(len(pairs)) if shuffle else range(len(pairs))
+        for i in order:
+            area_index, target = pairs[int(i)]
+            rng = np.random.default_rng([seed, epoch, int(i)]) if randomize else None
+            yield area_example(cache[area_index], target, encoding, rng, min_known_aps, augment)
+        epoch += 1
+
+
+def num_examples(store: DatasetStore, split: str | None) -> int:
+    """Number of (area, target AP) pairs of ``split``."""
+    return sum(len(ref.sample_indices) for ref in group_areas(store, split))
+
+
+def crossap_dataset(store: DatasetStore, encoding: CrossApEncoding, split: str | None = "train",
+                    batch_size: int = 15, shuffle: bool = True, augment: bool = False,
+                    min_known_aps: int | None = None, seed: int = 0, epochs: int | None = None,
+                    randomize: bool = True, prefetch: int = 2):
+    """A ``tf.data.Dataset`` of ``(x [batch, y, x, C], y [batch, y, x, 1])`` float32 batches, read lazily.
+
+    Training: ``shuffle``, ``augment``, ``randomize`` and ``epochs=None`` (an endless stream; give the trainer
+    ``steps_per_epoch``). Validation / test: ``shuffle=False, randomize=False, epochs=1``. The paper's batch
+    size is 15.
+    """
+    import tensorflow as tf
+
+    if not is_whole_number(batch_size, minimum=1):
+        raise CkmsimError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    refs = group_areas(store, split)
+    if not refs:
+        raise CkmsimError(f"Dataset '{store.path}' has no multi-AP area in split {split!r}")
+    grid = store.records[refs[0].sample_indices[0]]["grid"]
+    shape = (int(grid["num_y"]), int(grid["num_x"]))
+    cache = AreaCache(store, refs)
+    signature = (tf.TensorSpec(shape + (encoding.num_input_channels,), tf.float32),
+                 tf.TensorSpec(shape + (1,), tf.float32))
+    dataset = tf.data.Dataset.from_generator(
+        lambda: example_generator(cache, encoding, shuffle, augment, min_known_aps, seed, epochs, randomize),
+        output_signature=signature)
+    dataset = dataset.batch(int(batch_size))
+    if epochs is not None:
+        # A generator's length is unknown to tf.data; stating it lets Keras end a validation pass without
+        # treating the end of the data as an interruption.
+        num_pairs = sum(len(ref.sample_indices) for ref in refs)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(epochs * num_pairs / batch_size)))
+    return dataset.prefetch(prefetch)
