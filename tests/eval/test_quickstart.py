@@ -28,7 +28,8 @@ def test_results_json_schema(tiny_quickstart):
     assert on_disk["scene"] == "simple_street_canyon"
     assert on_disk["grid"]["num_x"] == on_disk["grid"]["num_y"] == 16
     assert on_disk["link"]["bs_array"]["num_ant"] == 8
-    assert set(on_disk["references"]) == {"perfect_csi", "ground_truth_map", "ground_truth_map_adaptation"}
+    assert set(on_disk["references"]) == {"perfect_csi", "ground_truth_map", "ground_truth_map_adaptation",
+                                            "ground_truth_map_precoding"}
     assert _canonical(on_disk["methods"]) == _canonical(results["methods"])
 
 
@@ -50,6 +51,7 @@ def test_one_method_record_per_method_and_task(tiny_quickstart):
             for key in RATE_KEYS:
                 assert math.isfinite(summary[key]), (record["name"], record["task"], key)
         assert (record["rate"] is None) == gain_only
+        assert ("rate_precoding" in record) == (not gain_only)
         assert record["map"]["gain_rmse_db"] >= 0.0
         by_region = record["map_by_region"]
         assert set(by_region) == {"non_building", "los", "nlos", "transition"}
