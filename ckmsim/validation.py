@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ckmsim.errors import CkmsimError
+
 
 def is_finite_number(value) -> bool:
     """True for a finite real number: Python or numpy int/float, not bool, not a string."""
@@ -16,3 +18,15 @@ def is_finite_number(value) -> bool:
 def is_whole_number(value, minimum: int = 0) -> bool:
     """True for a finite number with an integer value >= ``minimum`` (3 and 3.0, not 3.5)."""
     return is_finite_number(value) and float(value).is_integer() and float(value) >= minimum
+
+
+def check_table_keys(table, allowed, section: str, context: str) -> dict:
+    """A config table (a parsed TOML table) with only ``allowed`` keys, returned as is; otherwise a
+    :class:`CkmsimError` that starts with ``context`` (e.g. the file) and names ``section`` and the key."""
+    if not isinstance(table, dict):
+        raise CkmsimError(f"{context}: {section} must be a table. Received: {table!r}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise CkmsimError(f"{context}: unknown key(s) {unknown} in {section}; expected a subset of "
+                          f"{sorted(allowed)}. Received: {unknown[0]}={table[unknown[0]]!r}")
+    return table

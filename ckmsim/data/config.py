@@ -38,7 +38,7 @@ from pathlib import Path
 from ckmsim.errors import CkmsimError
 from ckmsim.raytrace.csi import CsiSettings
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
         raise CkmsimError(f"Dataset config '{path}': unknown section(s) {unknown}; expected {sorted(known_sections)}")
     values = {}
     for section, keys in _SECTIONS.items():
-        table = raw.get(section, {})
-        if not isinstance(table, dict):
-            raise CkmsimError(f"Dataset config '{path}': [{section}] must be a table")
-        bad = sorted(set(table) - set(keys))
-        if bad:
-            raise CkmsimError(f"Dataset config '{path}': unknown key(s) {bad} in [{section}]; expected a subset "
-                              f"of {sorted(keys)}")
+        table = check_table_keys(raw.get(section, {}), keys, f"[{section}]", f"Dataset config '{path}'")
         values.update({keys[key]: value for key, value in table.items()})
     scenes = [_resolve_scene(s, path.parent) for s in values.get("scenes", [])]
     by_given = dict(zip(values.get("scenes", []), scenes))

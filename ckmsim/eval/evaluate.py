@@ -39,7 +39,7 @@ from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
 from ckmsim.maps.degrade import Degradation
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
 
 #: Deployment methods that need no measurement of the candidate site.
 MEASUREMENT_FREE = ("umi_3gpp", "cross_ap_weighted")
@@ -146,13 +146,8 @@ _LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "bs_antenn
 
 
 def _check_keys(table, allowed: set, where: str, path: Path) -> dict:
-    if not isinstance(table, dict):
-        raise CkmsimError(f"Evaluation config '{path}': {where} must be a table. Received: {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise CkmsimError(f"Evaluation config '{path}': unknown key(s) {unknown} in {where}; expected a subset of "
-                          f"{sorted(allowed)}")
-    return table
+    """:func:`~ckmsim.validation.check_table_keys` with the evaluation file as the error's context."""
+    return check_table_keys(table, allowed, where, f"Evaluation config '{path}'")
 
 
 def load_evaluation_config(path: str | Path, out: str | None = None) -> EvaluationConfig:

@@ -42,7 +42,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.models.crossap_data import CrossApEncoding
 from ckmsim.models.crossap_method import RUN_INFO
 from ckmsim.train.trainer import TrainResult, TrainSettings
-from ckmsim.validation import is_whole_number
+from ckmsim.validation import check_table_keys, is_whole_number
 
 #: The paper's optimisation (Sec. IV-A): Adam at 1e-3, 15 epochs, no schedule, the best validation model kept.
 PAPER_SETTINGS = TrainSettings(epochs=15, learning_rate=1e-3, lr_patience=0)
@@ -109,13 +109,7 @@ def load_crossap_train_config(path: str | Path, dataset: str | None = None,
         raise CkmsimError(f"Cross-AP training config '{path}': unknown section(s) {unknown}; expected "
                           f"{sorted(_SECTIONS)}")
     for section, keys in _SECTIONS.items():
-        table = raw.get(section, {})
-        if not isinstance(table, dict):
-            raise CkmsimError(f"Cross-AP training config '{path}': [{section}] must be a table")
-        bad = sorted(set(table) - keys)
-        if bad:
-            raise CkmsimError(f"Cross-AP training config '{path}': unknown key(s) {bad} in [{section}]; expected a "
-                              f"subset of {sorted(keys)}")
+        check_table_keys(raw.get(section, {}), keys, f"[{section}]", f"Cross-AP training config '{path}'")
     top = raw.get("crossap", {})
     if dataset is None:
         if "dataset" not in top:

@@ -45,6 +45,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import check_table_keys
 from ckmsim.train.trainer import TrainSettings, read_history
 
 _SECTIONS = {"data", "train", "out", "model", "runs"}
@@ -71,9 +72,9 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CkmsimError(f"Training config '{path}' is not valid TOML: {err}") from None
     where = f"Training config '{path}'"
-    _check_keys(raw, _SECTIONS, where, "top level")
+    check_table_keys(raw, _SECTIONS, "top level", where)
     data = dict(raw.get("data", {}))
-    _check_keys(data, _DATA_KEYS, where, "[data]")
+    check_table_keys(data, _DATA_KEYS, "[data]", where)
     if dataset is None and "dataset" not in data:
         raise CkmsimError(f"{where}: [data] dataset is missing (the store built by `ckmsim dataset build`)")
     data["dataset"] = str(Path(dataset) if dataset is not None else path.parent / data["dataset"])
@@ -83,7 +84,7 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
 
     train_table = dict(raw.get("train", {}))
     known = {f.name for f in fields(TrainSettings)} | _TRAIN_EXTRA_KEYS
-    _check_keys(train_table, known, where, "[train]")
+    check_table_keys(train_table, known, "[train]", where)
     batch_size = train_table.pop("batch_size", 32)
     mixed_precision = bool(train_table.pop("mixed_precision", False))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -94,7 +95,7 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
         raise CkmsimError(f"{where}: [train] {err}") from None
 
     out_table = dict(raw.get("out", {}))
-    _check_keys(out_table, {"dir"}, where, "[out]")
+    check_table_keys(out_table, {"dir"}, "[out]", where)
     if out is None and "dir" not in out_table:
         raise CkmsimError(f"{where}: [out] dir is missing")
     out_dir = Path(out) if out is not None else path.parent / out_table["dir"]
@@ -105,7 +106,7 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     if not isinstance(entries, list) or not entries:
         raise CkmsimError(f"{where}: no [[runs]] table; each run names a network to train")
     for index, entry in enumerate(entries):
-        _check_keys(entry, _RUN_KEYS, where, f"[[runs]] #{index}")
+        check_table_keys(entry, _RUN_KEYS, f"[[runs]] #{index}", where)
         if "name" not in entry:
             raise CkmsimError(f"{where}: [[runs]] #{index} lacks 'name'")
         priors = entry.get("priors", "primary")
@@ -126,15 +127,6 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
         raise CkmsimError(f"{where}: run names must be distinct. Received: {names}")
     return {"data": data, "train": settings, "batch_size": batch_size, "mixed_precision": mixed_precision,
             "out": out_dir, "runs": runs}
-
-
-def _check_keys(table, allowed: set, where: str, section: str) -> None:
-    if not isinstance(table, dict):
-        raise CkmsimError(f"{where}: {section} must be a table. Received: {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise CkmsimError(f"{where}: unknown key(s) {unknown} in {section}; expected a subset of {sorted(allowed)}. "
-                          f"Received: {unknown[0]}={table[unknown[0]]!r}")
 
 
 def train_esrresnet(config_path: str | Path, dataset: str | Path | None = None, out: str | Path | None = None,
