@@ -46,6 +46,8 @@ from ckmsim.maps.pixels import (CKMIMAGENET_ANGLE_RANGE_DEG, angle_deg_to_pixel,
                                 pixel_to_angle_deg, pixel_to_gain_db)
 from ckmsim.maps.priors import BS_GAUSSIAN_VARIANCE_CELLS2, bs_gaussian_map, building_map, cell_of_position, los_map
 
+#: Cells the training loss may count (:attr:`LowResPathEncoder.loss_cells`).
+LOSS_CELLS = ("all", "path")
 #: Speed of light [m/s].
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 #: Priors a :class:`LowResPathEncoder` may append, in the paper's channel order.
@@ -121,6 +123,12 @@ class LowResPathEncoder:
     los_source : "friis" | "truth"
         Where the LoS prior comes from (``truth`` needs the truth CKM, so only for training and studies).
     los_tolerance_db : float
+    loss_cells : "all" | "path"
+        Cells the training loss counts (:meth:`loss_weights`): ``"all"`` every cell of the image (the paper's
+        pixel MSE), ``"path"`` the open cells where the true path exists -- the cells the study scores. With
+        ``"all"`` a small network spends its capacity on the building code and on the absent-path code of
+        deep-shadow cells (pixel 0, i.e. -250 dB, against about 0.75 for a real path), and hedges between
+        the two in the cells that matter (``experiments/esrresnet/RESULTS.md``).
 
     Call ``encoder(observation, truth)`` for a training pair, ``encoder.inputs(observation)`` at prediction.
     """
@@ -131,6 +139,7 @@ class LowResPathEncoder:
     variance_cells2: float = BS_GAUSSIAN_VARIANCE_CELLS2
     los_source: str = "friis"
     los_tolerance_db: float = LOS_TOLERANCE_DB
+    loss_cells: str = "all"
 
     def __post_init__(self):
         object.__setattr__(self, "priors", tuple(self.priors))
@@ -143,6 +152,8 @@ class LowResPathEncoder:
             raise CkmsimError(f"factor must be an integer >= 1. Received: factor={self.factor!r}")
         if self.los_source not in ("friis", "truth"):
             raise CkmsimError(f"los_source must be 'friis' or 'truth'. Received: los_source={self.los_source!r}")
+        if self.loss_cells not in LOSS_CELLS:
+            raise CkmsimError(f"loss_cells must be one of {LOSS_CELLS}. Received: loss_cells={self.loss_cells!r}")
 
     @property
     def num_input_channels(self) -> int:
@@ -221,6 +232,13 @@ class LowResPathEncoder:
         gain = gain_db_to_pixel(truth["path_gain_db"].values[self.path], building)
         angle = angle_deg_to_pixel(truth["aoa_az_deg"].values[self.path], building)
         return np.stack([gain, angle], axis=-1).astype(np.float32)
+
+    def loss_weights(self, truth: xr.Dataset) -> np.ndarray:
+        """Per-cell weight of the training loss ``[num_y, num_x]``, float32 (1 counted, 0 not); see ``loss_cells``."""
+        if self.loss_cells == "all":
+            return np.ones(truth["building"].shape, dtype=np.float32)
+        has_path = truth["path_gain_db"].values[self.path] > GAIN_FLOOR_DB
+        return (has_path & ~truth["building"].values).astype(np.float32)
 
     def __call__(self, observation: Observation, truth: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         """``(x [h, w, c_in], y [num_y, num_x, 2])``, float32."""
@@ -317,8 +335,9 @@ def dihedral_ckm(ckm: xr.Dataset, transform: int) -> xr.Dataset:
 # ----------------------------------------------------------------------------------------------------------
 
 def encode_store(store, encoder: LowResPathEncoder, split: str | None, augment: bool = False,
-                 log=None) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of a split in memory: ``x [n, h, w, c_in]`` and ``y [n, num_y, num_x, 2]``, float32.
+                 log=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of a split in memory: ``x [n, h, w, c_in]``, ``y [n, num_y, num_x, 2]`` and the loss weights
+    ``w [n, num_y, num_x]`` (:meth:`LowResPathEncoder.loss_weights`), float32.
 
     The degradation is :class:`~ckmsim.maps.degrade.Subsample` (deterministic), so each sample (and each of
     its 8 dihedral copies with ``augment``) gives exactly one pair; they are encoded once, not every epoch.
@@ -339,7 +358,7 @@ def encode_store(store, encoder: LowResPathEncoder, split: str | None, augment: 
         raise CkmsimError(f"Dataset '{store.path}' has no sample in split {split!r}")
     degradation = Degradation([Subsample(encoder.factor)])
     transforms = range(8) if augment else (0,)
-    xs, ys = [], []
+    xs, ys, ws = [], [], []
     for index in indices:
         truth = store.ckm(int(index))
         for transform in transforms:
@@ -347,14 +366,18 @@ def encode_store(store, encoder: LowResPathEncoder, split: str | None, augment: 
             x, y = encoder(degradation(copy), copy)
             xs.append(x)
             ys.append(y)
+            ws.append(encoder.loss_weights(copy))
     if log is not None:
         log(f"encoded {len(xs)} pairs of split {split!r} ({len(indices)} samples"
             f"{', x8 dihedral copies' if augment else ''})")
-    return np.stack(xs), np.stack(ys)
+    return np.stack(xs), np.stack(ys), np.stack(ws)
 
 
-def pairs_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0):
-    """A ``tf.data.Dataset`` of ``(x [batch, ...], y [batch, ...])`` batches from in-memory pairs.
+def pairs_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+                  weights: np.ndarray | None = None):
+    """A ``tf.data.Dataset`` of ``(x [batch, ...], y [batch, ...])`` batches from in-memory pairs, or of
+    ``(x, y, w [batch, num_y, num_x])`` with per-cell loss ``weights`` (Keras sample weights: the MSE over the
+    two channels of each cell is weighted, then averaged over every cell of the batch).
 
     With ``shuffle`` every epoch visits the pairs in a new order drawn from ``seed`` (reproducible).
     """
@@ -362,7 +385,7 @@ def pairs_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool =
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise CkmsimError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    dataset = tf.data.Dataset.from_tensor_slices((x, y) if weights is None else (x, y, weights))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(2)

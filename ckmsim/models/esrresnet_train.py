@@ -12,6 +12,7 @@ Example (``experiments/esrresnet/train-cpu.toml``)::
     factor = 2                                 # x2 super-resolution (eq. (7))
     augment = true                             # the 8 dihedral copies of every training sample
     los_source = "friis"                       # LoS prior from the paper's Friis test on the observed PGM_1
+    loss_cells = "all"                         # "all" cells (paper) or "path": open cells with the true path
 
     [train]                                    # ckmsim.train.TrainSettings, plus batch_size, mixed_precision
     epochs = 30
@@ -49,7 +50,7 @@ from ckmsim.validation import check_table_keys
 from ckmsim.train.trainer import TrainSettings, read_history
 
 _SECTIONS = {"data", "train", "out", "model", "runs"}
-_DATA_KEYS = {"dataset", "factor", "augment", "los_source"}
+_DATA_KEYS = {"dataset", "factor", "augment", "los_source", "loss_cells"}
 _TRAIN_EXTRA_KEYS = {"batch_size", "mixed_precision"}
 _RUN_KEYS = {"name", "path", "priors", "model"}
 
@@ -81,6 +82,12 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     data.setdefault("factor", 2)
     data.setdefault("augment", False)
     data.setdefault("los_source", "friis")
+    data.setdefault("loss_cells", "all")
+    from ckmsim.models.esrresnet_data import LOSS_CELLS
+
+    if data["loss_cells"] not in LOSS_CELLS:
+        raise CkmsimError(f"{where}: [data] loss_cells must be one of {LOSS_CELLS}. "
+                          f"Received: loss_cells={data['loss_cells']!r}")
 
     train_table = dict(raw.get("train", {}))
     known = {f.name for f in fields(TrainSettings)} | _TRAIN_EXTRA_KEYS
@@ -178,15 +185,16 @@ def _train_run(run: dict, config: dict, store, encoded: dict, log) -> dict:
         log(f"run '{run['name']}': finished earlier ({run_dir}), skipped")
         return json.loads(summary_path.read_text())
     encoder = LowResPathEncoder(path=run["path"], priors=run["priors"], factor=int(data["factor"]),
-                                los_source=data["los_source"])
+                                los_source=data["los_source"], loss_cells=data["loss_cells"])
     # Runs with the same input encoding share the encoded pairs
     key = (encoder, bool(data["augment"]))
     if key not in encoded:
         encoded[key] = (encode_store(store, encoder, "train", augment=bool(data["augment"]), log=log),
                         encode_store(store, encoder, "val", augment=False, log=log))
-    (x_train, y_train), (x_val, y_val) = encoded[key]
-    train_ds = pairs_dataset(x_train, y_train, config["batch_size"], shuffle=True, seed=settings.seed)
-    val_ds = pairs_dataset(x_val, y_val, config["batch_size"], shuffle=False)
+    (x_train, y_train, w_train), (x_val, y_val, w_val) = encoded[key]
+    train_ds = pairs_dataset(x_train, y_train, config["batch_size"], shuffle=True, seed=settings.seed,
+                             weights=w_train)
+    val_ds = pairs_dataset(x_val, y_val, config["batch_size"], shuffle=False, weights=w_val)
 
     previous_policy = keras.mixed_precision.global_policy().name
     if config["mixed_precision"]:
@@ -197,7 +205,8 @@ def _train_run(run: dict, config: dict, store, encoded: dict, log) -> dict:
         model = build_esrresnet(run["preset"], **model_args)
         run_config = {"dataset": data["dataset"], "num_samples": len(store), "path": run["path"],
                       "priors": list(run["priors"]), "factor": encoder.factor, "augment": bool(data["augment"]),
-                      "los_source": encoder.los_source, "batch_size": config["batch_size"],
+                      "los_source": encoder.los_source, "loss_cells": encoder.loss_cells,
+                      "batch_size": config["batch_size"],
                       "mixed_precision": config["mixed_precision"], "model": model.get_config()}
         log(f"run '{run['name']}': path {run['path']}, priors {list(run['priors'])}, {model.count_params()} "
             f"parameters, {len(x_train)} training / {len(x_val)} validation pairs, input {x_train.shape[1:]} -> "

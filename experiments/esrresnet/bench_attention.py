@@ -14,6 +14,7 @@ gradient, attention scores and their softmax); it is the CPU analogue of a GPU's
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import keras
 from ckmsim.models.esrresnet import build_esrresnet
 
 args = json.loads(sys.argv[1])
+if args["mixed"]:
+    keras.mixed_precision.set_global_policy("mixed_float16")
 keras.utils.set_random_seed(0)
 model = build_esrresnet(args["preset"], num_blocks=args["blocks"], attention_mode=args["mode"],
                         fusion_after=[b for b in (4, 8, 12) if b <= args["blocks"]], **args.get("overrides", {}))
@@ -54,6 +57,11 @@ print(json.dumps({**args, "params": model.count_params(), "first_step_s": first_
 """
 
 
+#: Compilation variants: XLA (``jit_compile``) and the ``mixed_float16`` policy, alone and together.
+VARIANTS = {"plain": {"jit": False, "mixed": False}, "xla": {"jit": True, "mixed": False},
+            "mixed": {"jit": False, "mixed": True}, "mixed+xla": {"jit": True, "mixed": True}}
+
+
 def run_one(config: dict) -> dict:
     """One configuration in a fresh interpreter; its JSON line, or the error tail."""
     done = subprocess.run([sys.executable, "-c", WORKER, json.dumps(config)], capture_output=True, text=True)
@@ -71,23 +79,24 @@ def main(argv=None) -> None:
     parser.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--modes", nargs="+", default=["global", "window", "pooled"])
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    parser.add_argument("--variants", nargs="+", default=["plain"], choices=sorted(VARIANTS),
+                        help="compilation variants measured side by side: plain, xla (jit_compile), "
+                             "mixed (mixed_float16), mixed+xla")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     rows = []
-    for mode in args.modes:
-        for blocks in args.blocks:
-            config = {"preset": args.preset, "mode": mode, "blocks": blocks, "size": args.size,
-                      "batch": args.batch, "steps": args.steps, "jit": args.jit}
-            row = run_one(config)
-            rows.append(row)
-            if "error" in row:
-                print(f"{mode:7s} {blocks:3d} blocks: FAILED {row['error'][-300:]}", flush=True)
-            else:
-                print(f"{mode:7s} {blocks:3d} blocks, {args.size}x{args.size}, batch {args.batch}: "
-                      f"step {row['step_s']:.2f} s ({row['samples_per_s']:.2f} samples/s), forward "
-                      f"{row['forward_s']:.2f} s, peak RSS {row['peak_rss_gib']:.2f} GiB "
-                      f"(+{row['step_rss_growth_gib']:.2f} GiB over warm-up)", flush=True)
+    for mode, blocks, variant in itertools.product(args.modes, args.blocks, args.variants):
+        config = {"preset": args.preset, "mode": mode, "blocks": blocks, "size": args.size,
+                  "batch": args.batch, "steps": args.steps, "variant": variant, **VARIANTS[variant]}
+        row = run_one(config)
+        rows.append(row)
+        if "error" in row:
+            print(f"{mode:7s} {blocks:3d} blocks {variant}: FAILED {row['error'][-300:]}", flush=True)
+        else:
+            print(f"{mode:7s} {blocks:3d} blocks {variant:9s}, {args.size}x{args.size}, batch {args.batch}: "
+                  f"step {row['step_s']:.2f} s ({row['samples_per_s']:.2f} samples/s), forward "
+                  f"{row['forward_s']:.2f} s, peak RSS {row['peak_rss_gib']:.2f} GiB "
+                  f"(+{row['step_rss_growth_gib']:.2f} GiB over warm-up)", flush=True)
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=1))
 

@@ -180,6 +180,22 @@ def test_save_and_load_give_identical_predictions(tmp_path):
         load_esrresnet(tmp_path / "missing.keras")
 
 
+def test_input_skip_adds_the_nearest_upsampling_of_the_pgm_pam_input(tmp_path):
+    model = _tiny(input_skip=True)
+    x = np.random.default_rng(4).random((2, 8, 8, 5), dtype=np.float32)
+    # With the last convolution zeroed the trunk contributes nothing: the output is the skip alone, and
+    # output cell (2i + a, 2j + b) repeats lattice sample (i, j) of channels 0 (PGM) and 1 (PAM).
+    tail = model.get_layer("tail_conv")
+    tail.set_weights([np.zeros_like(w) for w in tail.get_weights()])
+    expected = np.repeat(np.repeat(x[..., :2], 2, axis=1), 2, axis=2)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), expected)
+    model.save(tmp_path / "skip.keras")
+    loaded = load_esrresnet(tmp_path / "skip.keras")
+    assert loaded.get_config()["input_skip"] is True
+    np.testing.assert_array_equal(np.asarray(loaded(x, training=False)), expected)
+    assert _tiny().get_config()["input_skip"] is False
+
+
 # ------------------------------------------------------------------------------------------------------
 # Tensors: encoder, decoding, LoS test, augmentation
 # ------------------------------------------------------------------------------------------------------
@@ -204,6 +220,34 @@ def test_lowres_inputs_read_the_lattice_and_targets_decode_to_the_truth(rng):
     assert np.unravel_index(np.argmax(x[..., 4]), x.shape[:2]) == (BS_CELL[0] // 2, BS_CELL[1] // 2)
     truth_los = LowResPathEncoder(los_source="truth").inputs(observation, truth)
     np.testing.assert_array_equal(truth_los, x)
+
+
+def test_loss_weights_count_every_cell_or_the_open_cells_with_the_path(rng):
+    truth = _truth(rng)
+    truth["path_gain_db"].values[0, 10, 0:3] = GAIN_FLOOR_DB  # three open cells without a primary path
+    building = truth["building"].values
+    np.testing.assert_array_equal(LowResPathEncoder().loss_weights(truth), np.ones((N, N), np.float32))
+    weights = LowResPathEncoder(loss_cells="path").loss_weights(truth)
+    assert weights.dtype == np.float32
+    np.testing.assert_array_equal(weights == 0.0, building | (truth["path_gain_db"].values[0] <= GAIN_FLOOR_DB))
+    assert weights.sum() == (~building).sum() - 3
+    with pytest.raises(CkmsimError, match="loss_cells"):
+        LowResPathEncoder(loss_cells="open")
+
+
+def test_weighted_pairs_ignore_the_cells_of_weight_zero():
+    x = np.zeros((2, 4, 4, 5), np.float32)
+    y = np.zeros((2, 8, 8, 2), np.float32)
+    weights = np.zeros((2, 8, 8), np.float32)
+    weights[:, :4] = 1.0
+    y[:, 4:] = 1.0  # errors only where the weight is 0
+    model = keras.Sequential([keras.Input((4, 4, 5)), keras.layers.UpSampling2D(2),
+                              keras.layers.Lambda(lambda t: t[..., :2])])
+    model.compile(loss="mse")
+    batch = next(iter(pairs_dataset(x, y, 2, shuffle=False, weights=weights)))
+    assert len(batch) == 3 and tuple(batch[2].shape) == (2, 8, 8)
+    assert model.evaluate(pairs_dataset(x, y, 2, shuffle=False, weights=weights), verbose=0) == 0.0
+    assert model.evaluate(pairs_dataset(x, y, 2, shuffle=False), verbose=0) == pytest.approx(0.5)
 
 
 def test_encoder_refuses_other_tasks_and_bad_priors(rng):
@@ -281,7 +325,7 @@ def test_a_few_training_steps_lower_the_loss(store, tmp_path):
     from ckmsim.train.trainer import TrainSettings, train
 
     encoder = LowResPathEncoder(path=0)
-    x, y = encode_store(store, encoder, split=None)
+    x, y, _ = encode_store(store, encoder, split=None)
     assert x.shape == (8, N // 2, N // 2, 5) and y.shape == (8, N, N, 2)
     model = _tiny()
     # with validation data: the trainer's history reader trips over the 'NA' val_loss Keras logs without it
@@ -299,6 +343,7 @@ def test_train_esrresnet_from_toml_trains_resumes_and_checks_keys(store, tmp_pat
 [data]
 dataset = "{store.path}"
 augment = true
+loss_cells = "path"
 [train]
 epochs = 2
 batch_size = 8
@@ -328,8 +373,12 @@ fusion_after = []
     assert summaries["primary"]["samples_per_s"] > 0
     stored = json.loads((tmp_path / "runs" / "secondary-srresnet" / "train_config.json").read_text())
     assert stored["run"]["model"]["num_input_channels"] == 4 and stored["run"]["model"]["attention"] is False
+    assert stored["run"]["loss_cells"] == "path"
     again = train_esrresnet(config, only=["primary"], log=lambda *args: None)
     assert again["primary"]["time"] == summaries["primary"]["time"]  # finished: skipped, not retrained
+    config.write_text(config.read_text().replace('loss_cells = "path"', 'loss_cells = "open"'))
+    with pytest.raises(CkmsimError, match="loss_cells"):
+        load_train_config(config)
     config.write_text(config.read_text().replace("augment = true", "augment = true\nshuffle = 1"))
     with pytest.raises(CkmsimError, match="shuffle"):
         load_train_config(config)
