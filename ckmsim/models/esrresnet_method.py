@@ -42,6 +42,11 @@ class ESRResNetMethod(Method):
         Sub-sampling step the networks were trained for (2).
     label : str
         Name written to the predictions' ``method`` attribute (e.g. ``"srresnet"`` for the plain baseline).
+    keep_observed : bool
+        Data consistency: the observed lattice cells keep their measured PGM/PAM and the networks fill the
+        others (as every interpolator does). The paper takes the network output everywhere (False); a network
+        never reproduces its input exactly, and with a 64-element array an angle off by a beamwidth
+        (about 2 deg) already loses most of the SCM similarity of eq. (9) at a measured cell.
 
     Learned state after :meth:`fit`: ``models_`` (the loaded networks, one per path) and ``encoders_``.
     """
@@ -49,7 +54,8 @@ class ESRResNetMethod(Method):
     name = "esrresnet"
 
     def __init__(self, primary, secondary=None, primary_priors=PRIOR_SETS["primary"],
-                 secondary_priors=PRIOR_SETS["secondary"], factor: int = 2, label: str = "esrresnet"):
+                 secondary_priors=PRIOR_SETS["secondary"], factor: int = 2, label: str = "esrresnet",
+                 keep_observed: bool = True):
         self.primary = primary
         self.secondary = secondary
         self.primary_priors = tuple(primary_priors)
@@ -57,6 +63,7 @@ class ESRResNetMethod(Method):
         self.factor = factor
         self.label = label
         self.name = label
+        self.keep_observed = bool(keep_observed)
 
     def fit(self, train=None, val=None) -> "ESRResNetMethod":
         """Load the trained networks (training itself is :func:`ckmsim.models.esrresnet_train.train_esrresnet`).
@@ -110,6 +117,10 @@ class ESRResNetMethod(Method):
             # [1, h, w, c_in] -> [1, factor h, factor w, 2]
             pixels = np.asarray(model(encoder.inputs(observation)[None], training=False))[0]
             gain_db, az_deg = decode_path_maps(pixels, observation.building)
+            if self.keep_observed:
+                seen = observation.observed
+                gain_db = np.where(seen, observation.values["path_gain_db"].values[encoder.path], gain_db)
+                az_deg = np.where(seen, observation.values["aoa_az_deg"].values[encoder.path], az_deg)
             variables["path_gain_db"][encoder.path] = gain_db
             variables["aoa_az_deg"][encoder.path] = az_deg
         return make_ckm(observation.grid, variables, self._prediction_attrs(observation))

@@ -400,12 +400,21 @@ def test_method_predicts_a_valid_ckm_with_network_paths_and_bicubic_rest(rng, tm
     validate_ckm(prediction)
     assert prediction.attrs["method"] == "esrresnet-test" and prediction.attrs["task"] == "sr_x2"
     bicubic = Bicubic().predict(observation)
+    raw = ESRResNetMethod(primary, secondary=method.models_[1], keep_observed=False).fit().predict(observation)
+    seen = observation.observed
     for path, model, priors in ((0, primary, ("los", "building", "bs_gaussian")), (1, method.models_[1],
                                                                                  ("building", "bs_gaussian"))):
         x = LowResPathEncoder(path=path, priors=priors).inputs(observation)
         gain_db, az_deg = decode_path_maps(np.asarray(model(x[None]))[0], observation.building)
-        np.testing.assert_allclose(prediction["path_gain_db"].values[path], gain_db, atol=1e-4)
-        np.testing.assert_allclose(prediction["aoa_az_deg"].values[path], az_deg, atol=1e-4)
+        # keep_observed=False: the network everywhere (the paper); default: measured cells keep their values
+        np.testing.assert_allclose(raw["path_gain_db"].values[path], gain_db, atol=1e-4)
+        np.testing.assert_allclose(raw["aoa_az_deg"].values[path], az_deg, atol=1e-4)
+        np.testing.assert_allclose(prediction["path_gain_db"].values[path][~seen], gain_db[~seen], atol=1e-4)
+        np.testing.assert_allclose(prediction["aoa_az_deg"].values[path][~seen], az_deg[~seen], atol=1e-4)
+        np.testing.assert_array_equal(prediction["path_gain_db"].values[path][seen],
+                                      truth["path_gain_db"].values[path][seen])
+        np.testing.assert_array_equal(prediction["aoa_az_deg"].values[path][seen],
+                                      truth["aoa_az_deg"].values[path][seen])
     np.testing.assert_array_equal(prediction["aoa_el_deg"].values, bicubic["aoa_el_deg"].values)
     np.testing.assert_array_equal(prediction["gain_db"].values, bicubic["gain_db"].values)
     assert np.all(np.isfinite(prediction["aoa_az_deg"].values[:, ~observation.building]))
