@@ -2,7 +2,8 @@
 
 A TOML file under ``experiments/`` describes the study (see ``experiments/evaluate-small.toml``). For every
 scene the study of :func:`ckmsim.eval.quickstart.run_study` runs (ground truth, every method on every task,
-map scores, beam-selection and link-adaptation rates), its outputs go to ``OUT/<scene label>/``, and then:
+map scores, beam-selection, link-adaptation and CSI-beamforming rates), its outputs go to
+``OUT/<scene label>/``, and then:
 
 - **rate vs SNR**: the beams each map chose, re-scored at every transmit-power offset of ``snr_offsets_db``;
 - **rate vs number of BS antennas**: the whole beam-selection loop (true channels, codebook, each map's
@@ -34,6 +35,7 @@ from ckmsim.eval.quickstart import QUICKSTART_METHODS, QuickstartConfig, StudyRu
     write_study_outputs
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
+from ckmsim.link.map_csi import PARTIAL_PILOT_OVERHEAD
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
@@ -93,11 +95,14 @@ class EvaluationConfig:
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
     target_outage: float = 0.1
+    num_ue_ant: int = 1
+    csi_pilot_overhead: float = PARTIAL_PILOT_OVERHEAD
     bs_antennas: tuple[int, ...] = (8, 16, 32, 64, 128)
     snr_offsets_db: tuple[float, ...] = (-30.0, -20.0, -10.0, 0.0, 10.0)
     coded_ues: int = 0
     coded_codewords: int = 32
     coded_mode: str = "xla"
+    coded_batch_size: int = 256
     budget: LinkBudget = field(default_factory=LinkBudget)
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
     deployment: DeploymentSpec | None = None
@@ -113,6 +118,14 @@ class EvaluationConfig:
         if not is_whole_number(self.coded_ues, minimum=0) or not is_whole_number(self.coded_codewords, minimum=1):
             raise CkmsimError(f"coded_ues must be an integer >= 0 and coded_codewords >= 1. Received: "
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
+        if not is_whole_number(self.num_ue_ant, minimum=1):
+            raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
+        if not (is_finite_number(self.csi_pilot_overhead) and 0.0 <= self.csi_pilot_overhead <= 1.0):
+            raise CkmsimError("csi_pilot_overhead must be a number in [0, 1]. Received: "
+                              f"csi_pilot_overhead={self.csi_pilot_overhead!r}")
+        if not is_whole_number(self.coded_batch_size, minimum=1):
+            raise CkmsimError("coded_batch_size must be a positive integer. Received: "
+                              f"coded_batch_size={self.coded_batch_size!r}")
         if self.coded_mode not in ("xla", "graph", "eager"):
             raise CkmsimError(f"coded_mode must be 'xla', 'graph' or 'eager'. Received: coded_mode={self.coded_mode!r}")
         bad = [n for n in self.bs_antennas if not is_whole_number(n, minimum=1)]
@@ -130,7 +143,8 @@ class EvaluationConfig:
                                 num_cells=spec.num_cells, cell_size_m=spec.cell_size_m, center_m=spec.center_m,
                                 bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
                                 num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
-                                target_outage=self.target_outage, budget=self.budget,
+                                target_outage=self.target_outage, num_ue_ant=self.num_ue_ant,
+                                csi_pilot_overhead=self.csi_pilot_overhead, budget=self.budget,
                                 ray_tracing=replace(self.ray_tracing, seed=self.seed))
 
 
@@ -140,8 +154,9 @@ class EvaluationConfig:
 
 _TOP_KEYS = {"evaluate", "scenes", "tasks", "link", "ray_tracing", "deployment"}
 _EVALUATE_KEYS = {"name", "out", "seed", "methods"}
-_LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "bs_antennas", "snr_offsets_db",
-              "coded_ues", "coded_codewords", "coded_mode",
+_LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "num_ue_ant", "csi_pilot_overhead",
+              "bs_antennas", "snr_offsets_db",
+              "coded_ues", "coded_codewords", "coded_mode", "coded_batch_size",
               "tx_power_dbm", "bandwidth_hz", "num_subcarriers", "noise_figure_db"}
 
 
@@ -232,13 +247,16 @@ def antenna_sweep(run: StudyRun, sizes, oversampling: int) -> dict:
     return {"num_bs_ant": [int(n) for n in sizes], "mean_rate_bps_hz": curves}
 
 
-def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str, seed: int) -> dict:
+def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str, seed: int,
+                     batch_size: int = 256) -> dict:
     """MCS chosen from each map, BLER and goodput measured on the true coded link (5G LDPC + QAM).
 
     The BS serves each UE with its best codebook beam (as in link adaptation); the map predicts the effective
     SNR :math:`P/N\,N_t\,g_\mathrm{map}` minus the study's calibrated back-off, which picks the MCS; the
     true beamformed OFDM channel decides the BLER. ``num_ues`` UEs drawn at random (seeded) keep the
     simulation affordable on a CPU. The genie picks the MCS from the true effective SNR (EESM).
+    ``batch_size`` codewords go through each compiled call (padded): with few UEs per MCS a smaller batch
+    wastes less on padding and compiles faster (each MCS compiles once per batch size).
     """
     from ckmsim.link.adaptation import map_snr_db
     from ckmsim.link.coded import CodedLinkScorer, beamformed_channels
@@ -248,7 +266,8 @@ def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str,
     picked = np.sort(rng.choice(len(scorer.beam_rates), size=min(num_ues, len(scorer.beam_rates)), replace=False))
     best_beams = scorer.beam_rates.argmax(axis=1)[picked]
     h_eff = beamformed_channels(scorer.channels[picked], scorer.codebook[best_beams])
-    coded = CodedLinkScorer(h_eff, scorer.budget.snr_scale, num_codewords=num_codewords, seed=seed, mode=mode)
+    coded = CodedLinkScorer(h_eff, scorer.budget.snr_scale, num_codewords=num_codewords, seed=seed, mode=mode,
+                            batch_size=batch_size)
     genie = coded.genie()
 
     def summary(score) -> dict:
@@ -360,7 +379,7 @@ def run_evaluation(config: EvaluationConfig, progress: bool = True, log=print) -
         if config.coded_ues:
             t0 = time.perf_counter()
             record["coded_link"] = coded_link_study(run, config.coded_ues, config.coded_codewords, config.coded_mode,
-                                                    config.seed)
+                                                    config.seed, config.coded_batch_size)
             record["timings_s"]["coded_link"] = time.perf_counter() - t0
             log(f"  coded link ({config.coded_ues} UEs): genie goodput "
                 f"{record['coded_link']['references']['genie']['goodput_mean_bps_hz']:.3f} bit/s/Hz in "

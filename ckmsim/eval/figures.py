@@ -78,11 +78,16 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
     plt.close(fig)
 
 
-def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict, title: str = "") -> None:
-    """CDF of per-UE rates for the references and every (method, task)."""
+def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict, title: str = "",
+                   references: dict | None = None) -> None:
+    """CDF of per-UE rates for the references and every (method, task); ``references`` adds map-free ones
+    (label -> rates, e.g. beam sweep, random beam), drawn in grey."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for label, values, style in [("perfect CSI", perfect, dict(color="k", lw=2)),
-                                 ("ground-truth map", ground_truth_map, dict(color="k", ls="--", lw=1.5))]:
+    curves = [("perfect CSI", perfect, dict(color="k", lw=2)),
+              ("ground-truth map", ground_truth_map, dict(color="k", ls="--", lw=1.5))]
+    curves += [(label, values, dict(color="0.5", ls=(":", "-.")[index % 2], lw=1.5))
+               for index, (label, values) in enumerate((references or {}).items())]
+    for label, values, style in curves:
         ax.plot(*empirical_cdf(values), label=label, **style)
     for (name, task), values in rates.items():
         ax.plot(*empirical_cdf(values), label=f"{name} {task}", lw=1)
@@ -100,7 +105,9 @@ def write_figures(out: Path, truth, observations: dict, predictions: dict, perfe
     """Write ``maps_<task>.png`` per task and one rate CDF per rate score; returns the paths written.
 
     ``rate_scores`` maps a score name (``"beam selection"``) to ``(ground-truth-map rates [num_ue],
-    {(method, task): rates [num_ue]})``; its figure is ``rate_cdf_<name with underscores>.png``.
+    {(method, task): rates [num_ue]})``, optionally followed by the score's own perfect-CSI rates
+    (``perfect`` otherwise) and a dict of map-free references (label -> rates); its figure is
+    ``rate_cdf_<name in lower case with underscores>.png``.
     """
     written = []
     for task, observation in observations.items():
@@ -108,9 +115,11 @@ def write_figures(out: Path, truth, observations: dict, predictions: dict, perfe
         path = out / f"maps_{task}.png"
         plot_task_maps(path, truth, observation, per_task)
         written.append(path)
-    for score, (ground_truth_rates, rates) in rate_scores.items():
-        path = out / f"rate_cdf_{score.replace(' ', '_')}.png"
-        plot_rate_cdfs(path, perfect, ground_truth_rates, rates, title=f"rate with {score} from the map")
+    for score, (ground_truth_rates, rates, *own) in rate_scores.items():
+        path = out / f"rate_cdf_{score.replace(' ', '_').lower()}.png"
+        score_perfect = own[0] if own else perfect
+        plot_rate_cdfs(path, score_perfect, ground_truth_rates, rates, title=f"rate with {score} from the map",
+                       references=own[1] if len(own) > 1 else None)
         written.append(path)
     return written
 
@@ -137,7 +146,8 @@ def plot_sweep(path: Path, x, curves: dict, xlabel: str, title: str, log_x: bool
 
 def plot_rate_vs_map_error(path: Path, studies: list[dict]) -> None:
     """Every (scene, method, task): gain RMSE over covered cells against the share of the perfect-CSI rate,
-    for beam selection (filled) and link adaptation (open)."""
+    for beam selection (filled blue), link adaptation (open) and CSI beamforming (small green; share of
+    perfect-CSI beamforming)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     markers = "osD^v<>ph*"
     for index, study in enumerate(studies):
@@ -148,10 +158,14 @@ def plot_rate_vs_map_error(path: Path, studies: list[dict]) -> None:
                 ax.scatter(x, 100 * record["rate"]["fraction_of_perfect_csi"], marker=marker, color="C0", s=18)
             ax.scatter(x, 100 * record["rate_adaptation"]["fraction_of_perfect_csi"], marker=marker,
                        facecolors="none", edgecolors="C1", s=18)
+            if record.get("rate_csi_beamforming") is not None:
+                ax.scatter(x, 100 * record["rate_csi_beamforming"]["fraction_of_perfect_csi"], marker=marker,
+                           color="C2", s=10)
             ax.annotate(f"{record['name']} {record['task']}", (x, 100 * record["rate_adaptation"]["fraction_of_perfect_csi"]),
                         fontsize=5, alpha=0.7)
     ax.scatter([], [], color="C0", label="beam selection")
     ax.scatter([], [], facecolors="none", edgecolors="C1", label="link adaptation")
+    ax.scatter([], [], color="C2", s=10, label="CSI beamforming")
     ax.set_xscale("log")
     ax.set_xlabel("gain RMSE over covered cells [dB]")
     ax.set_ylabel("% of the perfect-CSI rate")

@@ -24,6 +24,8 @@ from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
 from ckmsim.link.adaptation import RateAdaptationScorer, calibrate_margin_db
 from ckmsim.link.budget import LinkBudget
+from ckmsim.link.csi_beamforming import sweep_overhead
+from ckmsim.link.map_csi import PARTIAL_PILOT_OVERHEAD, MapCsiBeamformingScorer
 from ckmsim.link.precoding import SCMPrecodingScorer
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
@@ -33,16 +35,19 @@ from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.rate_metrics import rate_summary
 from ckmsim.metrics.regions import region_masks, region_scores
+from ckmsim.models.pretrained import pretrained_esrresnet
 from ckmsim.scene.geometry import surface_height_m
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
+from ckmsim.validation import is_finite_number, is_whole_number
 
 #: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
-#: Methods the quickstart can run: every single-transmitter baseline. Those that reconstruct the per-path
-#: layers get both rate scores; gain-only ones (model-based) get the link-adaptation score.
-QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED}
+#: Methods the quickstart can run: every single-transmitter baseline and the shipped E-SRResNet (x2 tasks
+#: only; :mod:`ckmsim.models.pretrained`), name -> factory of an unfitted Method. Those that reconstruct the
+#: per-path layers get every rate score; gain-only ones (model-based) get the link-adaptation score.
+QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet}
 #: Layers a prediction needs for the beam-selection score.
 BEAM_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
@@ -58,6 +63,11 @@ class QuickstartConfig:
     ``center_m`` and ``bs_position_m`` are filled from the scene when left ``None``: the study area is
     centred on ``DEFAULT_CENTERS_M`` or the scene's bounding-box centre, and the BS stands above that centre,
     ``BS_MAST_M`` above the highest surface of the study area.
+
+    CSI beamforming (:mod:`ckmsim.link.map_csi`): ``num_ue_ant`` is the UE's half-wavelength ULA (1, the
+    default, is LAD-CKM's and the dataset CSI's single-antenna UE, whose true CSI the beam-selection scorer
+    already holds; more antennas also use the maps' ``aod_*`` layers, at the cost of the MIMO CSI of every
+    ray-traced path); ``csi_pilot_overhead`` is the :math:`\\rho` charged to every map-driven choice.
     """
 
     scene: str = "munich"
@@ -75,6 +85,8 @@ class QuickstartConfig:
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
     target_outage: float = 0.1
+    num_ue_ant: int = 1
+    csi_pilot_overhead: float = PARTIAL_PILOT_OVERHEAD
     budget: LinkBudget = field(default_factory=LinkBudget)
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
 
@@ -84,6 +96,13 @@ class QuickstartConfig:
             raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(QUICKSTART_METHODS)}")
         if any(int(f) != f or f < 2 for f in self.factors):
             raise CkmsimError(f"Down-sampling factors must be integers >= 2. Received: factors={self.factors}")
+        if not is_whole_number(self.num_map_paths, minimum=1):
+            raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
+        if not is_whole_number(self.num_ue_ant, minimum=1):
+            raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
+        if not (is_finite_number(self.csi_pilot_overhead) and 0.0 <= self.csi_pilot_overhead <= 1.0):
+            raise CkmsimError("csi_pilot_overhead must be a number in [0, 1]. Received: "
+                              f"csi_pilot_overhead={self.csi_pilot_overhead!r}")
         self.degradations()  # fails early, naming the bad task
 
     def degradations(self) -> list[Degradation]:
@@ -91,8 +110,6 @@ class QuickstartConfig:
         if self.tasks:
             return [Degradation.from_config({"seed": self.seed, **dict(task)}) for task in self.tasks]
         return [Degradation([Subsample(int(factor))], seed=self.seed) for factor in self.factors]
-        if self.num_map_paths < 1:
-            raise CkmsimError(f"num_map_paths must be >= 1. Received: {self.num_map_paths}")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -162,9 +179,14 @@ def load_or_trace_ground_truth(scene, config: QuickstartConfig, grid: Grid, bs, 
 
 def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset, regions: dict,
                    scorer: BeamSelectionScorer, adaptation: RateAdaptationScorer, truth_scm: np.ndarray,
-                   perfect: np.ndarray) -> tuple[dict, np.ndarray | None, np.ndarray]:
+                   perfect: np.ndarray, csi: MapCsiBeamformingScorer
+                   ) -> tuple[dict, np.ndarray | None, np.ndarray, np.ndarray | None]:
     """One entry of ``results.json["methods"]`` and the per-UE rates behind it: beam selection (None for a
-    gain-only method, whose ``rate`` entry is None too) and link adaptation."""
+    gain-only method, whose ``rate`` entry is None too), link adaptation and CSI beamforming (None, and
+    ``rate_csi_beamforming`` None, for a map without the layers of :func:`ckmsim.link.map_csi.required_layers`).
+
+    ``rate_csi_beamforming``'s share of perfect CSI is that of CSI beamforming with the true CSI (the
+    ``perfect_csi_beamforming`` reference), not of the single-antenna beam selection's ``perfect_csi``."""
     scores = map_scores(prediction, truth)
     # Cells no ray reaches sit at the -250 dB floor and dominate a dB RMSE; the score over covered cells
     # says how well the method does where there is signal.
@@ -176,15 +198,23 @@ def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Datas
     by_region = region_scores(prediction, truth, regions)
     record = {"name": name, "task": task, "map": scores, "map_by_region": by_region, "rate": None,
               "rate_adaptation": {**rate_summary(adapted.rate_bps_hz, perfect),
-                                  "outage_fraction": float(np.mean(adapted.outage))}}
+                                  "outage_fraction": float(np.mean(adapted.outage))},
+              "rate_csi_beamforming": None}
     if not all(layer in prediction for layer in BEAM_LAYERS):
-        return record, None, adapted.rate_bps_hz
+        return record, None, adapted.rate_bps_hz, None
     link = scorer.rates(prediction)
     scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(link.scm, truth_scm)))
     record["rate"] = rate_summary(link.rate_bps_hz, perfect)
     # SCM-based precoding: the principal eigenvector of the predicted SCM, not restricted to the codebook.
     record["rate_precoding"] = rate_summary(SCMPrecodingScorer(scorer).rates(prediction).rate_bps_hz, perfect)
-    return record, link.rate_bps_hz, adapted.rate_bps_hz
+    if not csi.can_score(prediction):
+        return record, link.rate_bps_hz, adapted.rate_bps_hz, None
+    # LAD-CKM eqs. (10)-(11): the pair chosen on the map's CSI, the rate on the true CSI, pilots paid
+    csi_score = csi.rates(prediction)
+    record["rate_csi_beamforming"] = {**rate_summary(csi_score.rate_bps_hz, csi.scorer.perfect_csi_rates()),
+                                      "pilot_overhead": csi.pilot_overhead,
+                                      "gain_loss_db_mean": float(np.mean(csi_score.gain_loss_db))}
+    return record, link.rate_bps_hz, adapted.rate_bps_hz, csi_score.rate_bps_hz
 
 
 @dataclass
@@ -202,6 +232,8 @@ class StudyRun:
     beam_rates: dict = field(default_factory=dict)
     adapted_rates: dict = field(default_factory=dict)
     reference_rates: dict = field(default_factory=dict)
+    csi: MapCsiBeamformingScorer | None = None
+    csi_rates: dict = field(default_factory=dict)
 
 
 def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> StudyRun:
@@ -234,9 +266,25 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
     truth_adapted = adaptation.rates(truth)
     regions = region_masks(truth)
     link_setup_s = time.perf_counter() - t0
-    run = StudyRun(results={}, truth=truth, paths=paths, scorer=scorer, adaptation=adaptation,
+    t0 = time.perf_counter()
+    # CSI beamforming (LAD-CKM eqs. (10)-(11)) on the same UEs and BS array, with a UE ULA
+    ue_array = AntennaArray(num_cols=config.num_ue_ant)
+    csi = MapCsiBeamformingScorer.from_beam_selection(scorer, ue_array, truth.attrs["frequency_hz"],
+                                                      config.codebook_oversampling, config.csi_pilot_overhead)
+    csi_references = {"perfect_csi_beamforming": csi.scorer.perfect_csi_rates(),
+                      "beam_sweep": csi.scorer.beam_sweep_rates(),
+                      "random_beam": csi.scorer.random_beam_rates(config.seed),
+                      "ground_truth_map_csi_beamforming": csi.rates(truth).rate_bps_hz}
+    csi_setup_s = time.perf_counter() - t0
+    csi_perfect_mean = csi_references["perfect_csi_beamforming"].mean()
+    log(f"CSI beamforming ({ue_array.num_ant}-antenna UE, {csi.scorer.num_pairs} beam pairs, rho "
+        f"{csi.pilot_overhead:g}) set up in {csi_setup_s:.1f} s; % of perfect CSI: " + ", ".join(
+            f"{label} {100 * csi_references[key].mean() / csi_perfect_mean:.1f} %" for key, label in
+            (("ground_truth_map_csi_beamforming", "ground-truth map"), ("beam_sweep", "beam sweep"),
+             ("random_beam", "random beam"))))
+    run = StudyRun(results={}, truth=truth, paths=paths, scorer=scorer, adaptation=adaptation, csi=csi,
                    reference_rates={"perfect_csi": perfect, "ground_truth_map": truth_link.rate_bps_hz,
-                                    "ground_truth_map_adaptation": truth_adapted.rate_bps_hz})
+                                    "ground_truth_map_adaptation": truth_adapted.rate_bps_hz, **csi_references})
 
     records, skipped = [], []
     t0 = time.perf_counter()
@@ -252,17 +300,21 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                 log(f"  {task:6s} {name:16s} skipped: {reason}")
                 continue
             prediction = method.fit().predict(observation)
-            record, rate, run.adapted_rates[(name, task)] = _method_record(
-                name, task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect)
+            record, rate, run.adapted_rates[(name, task)], csi_rate = _method_record(
+                name, task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect, csi)
             records.append(record)
             if rate is not None:
                 run.beam_rates[(name, task)] = rate
+            if csi_rate is not None:
+                run.csi_rates[(name, task)] = csi_rate
             run.predictions[(name, task)] = prediction
             beam = ("n/a (no angles)" if record["rate"] is None
                     else f"{100 * record['rate']['fraction_of_perfect_csi']:.1f} %")
+            csi_share = ("" if record["rate_csi_beamforming"] is None else
+                         f", CSI beamforming {100 * record['rate_csi_beamforming']['fraction_of_perfect_csi']:.1f} %")
             log(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; "
                 f"% of perfect CSI: beam selection {beam}, link adaptation "
-                f"{100 * record['rate_adaptation']['fraction_of_perfect_csi']:.1f} %")
+                f"{100 * record['rate_adaptation']['fraction_of_perfect_csi']:.1f} %{csi_share}")
     methods_s = time.perf_counter() - t0
 
     run.results = {
@@ -279,19 +331,32 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                  "rate_adaptation": "best beam; rate log2(1 + SNR N g_map 10^(-margin/10)) chosen from the map, "
                                     "0 when above the true channel's rate",
                  "adaptation_margin_db": adaptation.margin_db,
-                 "adaptation_margin": f"calibrated so that the ground-truth map's outage is {config.target_outage:.0%}"},
+                 "adaptation_margin": f"calibrated so that the ground-truth map's outage is {config.target_outage:.0%}",
+                 "csi_beamforming": {
+                     "ue_array": {"type": "ULA", "num_ant": ue_array.num_ant,
+                                  "spacing_wavelengths": ue_array.spacing_wavelengths},
+                     "num_pairs": csi.scorer.num_pairs, "pilot_overhead": csi.pilot_overhead,
+                     "beam_sweep_overhead": sweep_overhead(csi.scorer.num_pairs),
+                     "rate": "(1 - rho) mean over subcarriers of log2(1 + SNR |w^H H_k f|^2) on the true MIMO-OFDM "
+                             "channel, (f, w) the DFT pair with the largest predicted gain (LAD-CKM eqs. 10-11)",
+                     "map_csi": "L map paths per cell: sqrt(gain), phase -2 pi (f_c + f) toa, BS response at the "
+                                "AoA, UE response at the AoD"}},
         "references": {"perfect_csi": rate_summary(perfect, perfect),
                        "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect),
                        "ground_truth_map_precoding": rate_summary(
                            SCMPrecodingScorer(scorer).rates(truth).rate_bps_hz, perfect),
                        "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),
-                                                       "outage_fraction": float(np.mean(truth_adapted.outage))}},
+                                                       "outage_fraction": float(np.mean(truth_adapted.outage))},
+                       # CSI beamforming: shares of perfect CSI with the UE array and both codebooks
+                       **{name: rate_summary(rates, csi_references["perfect_csi_beamforming"])
+                          for name, rates in csi_references.items()}},
         "methods": records,
         "skipped": skipped,
         "config": {"seed": config.seed, "tasks": [d.to_config() for d in config.degradations()],
                    "methods": list(config.methods), "num_map_paths": config.num_map_paths},
         "timings_s": {"ground_truth": ray_tracing_s, "ground_truth_from_cache": cached,
                       "solver_calls": truth.attrs.get("timings_s", {}), "link_setup": link_setup_s,
+                      "csi_beamforming_setup": csi_setup_s,
                       "methods_and_scores": methods_s, "total": time.perf_counter() - started},
     }
     return run
@@ -305,7 +370,11 @@ def write_study_outputs(run: StudyRun, out: Path, title: str = "ckmsim quickstar
     references = run.reference_rates
     write_figures(out, run.truth, run.observations, run.predictions, references["perfect_csi"],
                   {"beam selection": (references["ground_truth_map"], run.beam_rates),
-                   "link adaptation": (references["ground_truth_map_adaptation"], run.adapted_rates)})
+                   "link adaptation": (references["ground_truth_map_adaptation"], run.adapted_rates),
+                   "CSI beamforming": (references["ground_truth_map_csi_beamforming"], run.csi_rates,
+                                       references["perfect_csi_beamforming"],
+                                       {"beam sweep": references["beam_sweep"],
+                                        "random beam": references["random_beam"]})})
     (out / "results.json").write_text(json.dumps(run.results, indent=2, default=json_default))
     write_report(out, run.results, title)
 

@@ -48,6 +48,38 @@ def results_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+#: References of the CSI-beamforming table, in order: (key of ``results["references"]``, label).
+CSI_REFERENCES = (("perfect_csi_beamforming", "perfect CSI"), ("beam_sweep", "beam sweep (no map)"),
+                  ("random_beam", "random beam (no map)"), ("ground_truth_map_csi_beamforming", "ground-truth map"))
+
+
+def csi_beamforming_table(results: dict) -> str:
+    """Markdown table of CSI beamforming (LAD-CKM eqs. (10)-(11)): the references, then one row per
+    (method, task) whose map predicts CSI; shares of the perfect-CSI beamforming rate."""
+    rows = ["| method | task | mean rate [bit/s/Hz] | 5% rate | % of perfect CSI | mean gain loss [dB] |",
+            "|" + "---|" * 6]
+    references = results["references"]
+    for key, label in CSI_REFERENCES:
+        if key in references:
+            rows.append(f"| {label} | - | {_rate_cells(references[key])} | - |")
+    for record in results["methods"]:
+        summary = record.get("rate_csi_beamforming")
+        loss = "n/a" if summary is None else _fmt(summary.get("gain_loss_db_mean"), 2)
+        rows.append(f"| {record['name']} | {record['task']} | {_rate_cells(summary)} | {loss} |")
+    return "\n".join(rows)
+
+
+def _csi_setting(link: dict) -> str:
+    """The report's setting line of CSI beamforming (empty for results without it)."""
+    csi = link.get("csi_beamforming")
+    if csi is None:
+        return ""
+    return (f"- CSI beamforming (LAD-CKM eqs. (10)-(11)): {csi['ue_array']['num_ant']}-element UE ULA, DFT codebooks "
+            f"at both ends ({csi['num_pairs']} pairs). Each map's per-path layers give a predicted MIMO-OFDM CSI "
+            f"({csi['map_csi']}). Rate: {csi['rate']}; rho = {csi['pilot_overhead']:g} for a map, 0 for perfect "
+            f"CSI and the random beam, {csi['beam_sweep_overhead']:.3f} for the exhaustive beam sweep.\n")
+
+
 def region_table(results: dict) -> str:
     """Markdown table of the gain RMSE [dB] of every (method, task) per region of the truth."""
     regions = ("non_building", "los", "nlos", "transition")
@@ -88,13 +120,19 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
   exceed the perfect-CSI codebook rate (100 %).
 - Link-adaptation rate (every method): {link['rate_adaptation']}; margin {link['adaptation_margin_db']:.1f} dB,
   {link['adaptation_margin']}.
-- Map scores over non-building cells (in brackets: over the cells that receive energy, since cells no
+{_csi_setting(link)}- Map scores over non-building cells (in brackets: over the cells that receive energy, since cells no
   ray reaches sit at the -250 dB floor); NMSE, PSNR and SSIM on the CKMImageNet pixel mapping
   (-250..-50 dB -> 0..1); AoA RMSE is the RMS angle between predicted and true arrival directions,
   pooled over the mapped paths.
 
 ## Results
 {results_table(results)}
+
+### CSI beamforming
+Shares of the perfect-CSI beamforming rate (UE array and both codebooks); gain loss: true average gain of the
+perfect-CSI pair over that of the map's pair.
+
+{csi_beamforming_table(results)}
 
 ### Gain RMSE [dB] per region
 LoS / NLoS of the strongest true path; the transition band holds the non-building cells within 2 cells of
@@ -104,7 +142,8 @@ the LoS/NLoS boundary.
 
 ## Time
 Ground truth {timings['ground_truth']:.1f} s{' (from cache)' if timings['ground_truth_from_cache'] else ''},
-link set-up {timings['link_setup']:.1f} s, methods and scores {timings['methods_and_scores']:.1f} s,
+link set-up {timings['link_setup']:.1f} s (CSI beamforming {_fmt(timings.get('csi_beamforming_setup'), 1)} s more),
+methods and scores {timings['methods_and_scores']:.1f} s,
 total {timings.get('total', float('nan')):.1f} s.
 
 ## Figures
@@ -127,7 +166,8 @@ def write_evaluation_report(out: Path, results: dict) -> Path:
                   f"details, maps and CDFs in [{label}/report.md]({label}/report.md).", "",
                   results_table(study), ""]
         parts += [f"Skipped: {s['name']} on {s['task']} ({s['reason']})." for s in study.get("skipped", [])]
-        parts += ["", "### Gain RMSE [dB] per region", "", region_table(study), ""]
+        parts += ["", "### CSI beamforming (share of perfect-CSI beamforming)", "", csi_beamforming_table(study), ""]
+        parts += ["### Gain RMSE [dB] per region", "", region_table(study), ""]
         snr = study["sweeps"]["snr"]
         parts += ["### Mean rate [bit/s/Hz] vs BS transmit power", "",
                   _sweep_table("tx power [dBm]", snr["tx_power_dbm"], snr["mean_rate_bps_hz"]), "",

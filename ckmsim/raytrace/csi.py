@@ -116,8 +116,20 @@ def mimo_ofdm_channel(paths: xr.Dataset, bs_array: AntennaArray, ue_array: Anten
     # [num_ue, num_paths, num_subcarriers]
     per_subcarrier = gains[..., None] * np.exp(-2j * np.pi * angle["delay_s"][..., None]
                                                * np.asarray(frequencies_hz)[None, None, :])
-    # [num_ue, num_subcarriers, num_ue_ant, num_bs_ant]
-    return np.einsum("upk,upr,upt->ukrt", per_subcarrier, a_ue, a_bs).astype(np.complex64)
+    num_ue, num_paths, num_subcarriers = per_subcarrier.shape
+    num_ue_ant, num_bs_ant = a_ue.shape[-1], a_bs.shape[-1]
+    h = np.empty((num_ue, num_subcarriers, num_ue_ant, num_bs_ant), dtype=np.complex64)
+    # One batched matmul per chunk of UEs, [k, p] x [p, r t]: a three-operand einsum would loop in C over
+    # every (u, k, r, t, p); the chunk bounds the [u, p, r t] outer products to about 64 MiB.
+    chunk = max(1, (64 * 2**20) // max(1, 8 * num_paths * num_ue_ant * num_bs_ant))
+    for start in range(0, num_ue, chunk):
+        ues = slice(start, start + chunk)
+        # [u, p, r t]
+        outer = (a_ue[ues, :, :, None] * a_bs[ues, :, None, :]).reshape(-1, num_paths, num_ue_ant * num_bs_ant)
+        # [u, k, p] @ [u, p, r t] -> [u, k, r t]
+        product = np.matmul(per_subcarrier[ues].transpose(0, 2, 1).astype(np.complex64), outer.astype(np.complex64))
+        h[ues] = product.reshape(-1, num_subcarriers, num_ue_ant, num_bs_ant)
+    return h
 
 
 def trace_csi(scene, bs_position_m, ue_positions_m: np.ndarray, csi: CsiSettings,

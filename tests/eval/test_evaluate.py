@@ -30,6 +30,7 @@ steps = [{ kind = "box_mask", size = 4 }, { kind = "noise", std_db = 3.0 }]
 
 [link]
 num_bs_ant = 8
+num_ue_ant = 2
 bs_antennas = [4, 8, 16]
 snr_offsets_db = [-20.0, 0.0]
 coded_ues = 6
@@ -73,6 +74,11 @@ def test_outputs_and_record_shape(evaluation):
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "| bilinear | sr_x4 |" in report and "AP deployment" in report
+    # CSI beamforming with the configured 2-antenna UE for every angle-predicting map, none for the gain-only one
+    assert study["link"]["csi_beamforming"]["ue_array"]["num_ant"] == 2
+    assert "### CSI beamforming" in report
+    for record in study["methods"]:
+        assert (record["rate_csi_beamforming"] is None) == (record["name"] == "umi_3gpp")
 
 
 def test_sweeps_respect_the_physics(evaluation):
@@ -122,6 +128,8 @@ def test_coded_link_scores_every_map_against_the_genie(evaluation):
     (TINY.replace("[[scenes]]\nscene = \"simple_street_canyon\"", "[[scenes]]"), "lacks 'scene'"),
     (TINY.replace("num_candidates = 3", "num_candidates = 0"), "num_candidates"),
     (TINY.replace('coded_mode = "graph"', 'coded_mode = "fast"'), "coded_mode"),
+    (TINY.replace("num_ue_ant = 2", "num_ue_ant = 0"), "num_ue_ant"),
+    (TINY.replace("num_ue_ant = 2", "csi_pilot_overhead = 1.5"), "csi_pilot_overhead"),
 ])
 def test_bad_configs_name_the_field(tmp_path, text, message):
     path = tmp_path / "bad.toml"
