@@ -11,7 +11,7 @@ Example (``experiments/datasets/small.toml``)::
     ue_height_m = 1.5
     tiles_per_scene = 2
     transmitters_per_tile = 2
-    num_map_paths = 2
+    num_map_paths = 2          # 0: gain map only (no PathSolver, no per-path or LoS layers)
 
     [transmitter]
     height_m = 10.0            # above the ground (CKMImageNet: BS at 10 m, UE at 1 m)
@@ -60,7 +60,11 @@ class DatasetConfig:
     transmitters_per_tile : int
         Samples per tile, each with its own transmitter site.
     num_map_paths : int
-        Strongest paths per cell kept in the per-path layers (E-SRResNet: 2).
+        Strongest paths per cell kept in the per-path layers (E-SRResNet: 2). ``0`` makes a *gain-only*
+        dataset: the PathSolver is not run, and samples hold ``gain_db``, ``building`` and the transmitter
+        position but no per-path layer and no ``los`` (the LoS layer is read off the traced paths; ckmsim has
+        no separate visibility test). Consumers that need a path layer refuse such a store by name
+        (:meth:`ckmsim.data.store.DatasetStore.require_layers`).
     tx_height_m : float
         Transmitter height above z = 0 [m], at a random non-building cell of the tile.
     test_scenes : tuple of str
@@ -91,10 +95,13 @@ class DatasetConfig:
     def __post_init__(self):
         if not self.scenes:
             raise CkmsimError("Dataset config lists no scene: set [dataset] scenes = [...]")
-        for name in ("seed", "tile_cells", "transmitters_per_tile", "num_map_paths"):
+        for name in ("seed", "tile_cells", "transmitters_per_tile"):
             if not is_whole_number(getattr(self, name), minimum=0 if name == "seed" else 1):
                 raise CkmsimError(f"Dataset config: {name} must be a positive integer. "
                                   f"Received: {name}={getattr(self, name)!r}")
+        if not is_whole_number(self.num_map_paths, minimum=0):
+            raise CkmsimError(f"Dataset config: num_map_paths must be an integer >= 0 (0 = gain map only, no "
+                              f"PathSolver). Received: num_map_paths={self.num_map_paths!r}")
         if not is_whole_number(self.tiles_per_scene, minimum=0):
             raise CkmsimError(f"Dataset config: tiles_per_scene must be an integer >= 0 (0 = all). "
                               f"Received: tiles_per_scene={self.tiles_per_scene!r}")
@@ -111,6 +118,11 @@ class DatasetConfig:
         unknown = [s for s in self.test_scenes if s not in self.scenes]
         if unknown:
             raise CkmsimError(f"Dataset config: test_scenes {unknown} are not among the scenes {list(self.scenes)}")
+
+    @property
+    def gain_only(self) -> bool:
+        """True for ``num_map_paths = 0``: no PathSolver run, no per-path or LoS layer stored."""
+        return self.num_map_paths == 0
 
     def to_dict(self) -> dict:
         """Plain-dict form (TOML sections flattened into one dict), for the manifest."""

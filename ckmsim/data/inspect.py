@@ -29,11 +29,13 @@ def dataset_info(store: DatasetStore) -> str:
         lines.append(f"    {scene}: {', '.join(parts) or 'none yet'}")
     lines.append(f"  grid: {config['tile_cells']}x{config['tile_cells']} cells of {config['cell_size_m']} m at "
                  f"{config['ue_height_m']} m; transmitter {config['tx_height_m']} m high; "
-                 f"{config['num_map_paths']} paths per cell")
+                 + (f"{config['num_map_paths']} paths per cell" if config['num_map_paths']
+                    else "gain map only (num_map_paths = 0: no PathSolver, no per-path or LoS layers)"))
     rt = config["ray_tracing"]
     lines.append(f"  ray tracing: {rt['frequency_hz'] / 1e9:g} GHz, depth {rt['max_depth']}, diffraction "
                  f"{rt['diffraction']}, edge diffraction {rt['edge_diffraction']}, {rt['radio_map_samples']:.0e} "
-                 f"map rays, {rt['path_samples']:.0e} path rays")
+                 f"map rays, " + (f"{rt['path_samples']:.0e} path rays" if config['num_map_paths'] or config.get('csi')
+                                  else "no path rays (gain-only)"))
     if config.get("csi"):
         csi = config["csi"]
         lines.append(f"  CSI: {csi['num_ues']} UEs per sample, DL {csi['downlink_hz'] / 1e9:g} GHz / UL "
@@ -75,8 +77,9 @@ def _timing_lines(records: list[dict]) -> list[str]:
 
 
 def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
-    """PNG of every channel of sample ``index``: gain map, each per-path layer, LoS, building and, when the
-    dataset has CSI, the downlink CSI magnitude of its UEs. Returns the PNG path."""
+    """PNG of every channel of sample ``index``: gain map, each per-path layer, LoS, building (those the
+    store holds: a gain-only store shows gain and building) and, when the dataset has CSI, the downlink CSI
+    magnitude of its UEs. Returns the PNG path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +89,8 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
     panels = [("gain_db", None)]
     panels += [(name, p) for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "aod_az_deg", "aod_el_deg", "toa_s")
                if name in ckm for p in range(ckm.sizes["path"])]
-    panels += [("los", None), ("building", None)]
+    # A gain-only store (num_map_paths = 0) has neither per-path layers nor LoS: its PNG shows gain and buildings.
+    panels += [(name, None) for name in ("los", "building") if name in ckm]
     raw = store.sample(index)
     has_csi = "h_dl" in raw
     count = len(panels) + (1 if has_csi else 0)

@@ -62,6 +62,11 @@ class GainEncoder:
         _check_priors(self.priors)
 
     @property
+    def required_layers(self) -> tuple[str, ...]:
+        """CKM layers of the truth this encoder reads (``los`` only with the LoS prior)."""
+        return ("gain_db", "building") + (("los",) if "los" in self.priors else ())
+
+    @property
     def num_input_channels(self) -> int:
         return 1 + len(self.priors)
 
@@ -96,6 +101,11 @@ class PathEncoder:
         _check_priors(self.priors)
         if not (isinstance(self.path, int) and self.path >= 0):
             raise CkmsimError(f"path must be an integer >= 0. Received: path={self.path!r}")
+
+    @property
+    def required_layers(self) -> tuple[str, ...]:
+        """CKM layers of the truth this encoder reads."""
+        return ("path_gain_db", "aoa_az_deg", "building") + (("los",) if "los" in self.priors else ())
 
     @property
     def num_input_channels(self) -> int:
@@ -142,6 +152,7 @@ def pair_generator(store: DatasetStore, degradation: Degradation, encoder, split
     indices = store.indices(split)
     if not len(indices):
         raise CkmsimError(f"Dataset '{store.path}' has no sample in split {split!r}")
+    store.require_layers(getattr(encoder, "required_layers", ()), type(encoder).__name__)
     for epoch in range(int(epochs)):
         order = np.random.default_rng([seed, epoch]).permutation(indices) if shuffle else indices
         for index in order:
@@ -163,6 +174,8 @@ def pairs_dataset(store: DatasetStore, degradation: Degradation, encoder, split:
         raise CkmsimError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
     if not len(store):
         raise CkmsimError(f"Dataset '{store.path}' holds no sample yet")
+    # Fail here, not inside tf.data's generator thread where the message is buried in a traceback.
+    store.require_layers(getattr(encoder, "required_layers", ()), type(encoder).__name__)
     grid = store.records[0]["grid"]
     shape = (int(grid["num_y"]), int(grid["num_x"]))
     signature = (tf.TensorSpec(shape + (encoder.num_input_channels,), tf.float32),

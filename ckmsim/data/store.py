@@ -16,8 +16,8 @@ variable            dims                                      dtype     meaning
 ``path_gain_db``,   (sample, path, y, x)                      float32   per-path layers of the CKM contract
 ``aoa_*``, ``aod_*``,                                                   (:mod:`ckmsim.maps.ckm`)
 ``toa_s``
-``los``,            (sample, y, x)                            bool
-``building``
+``los``,            (sample, y, x)                            bool      (no per-path layer and no ``los`` in
+``building``                                                            a gain-only store, ``num_map_paths = 0``)
 ``x_m``, ``y_m``    (sample, x) / (sample, y)                 float64   cell-centre coordinates [m]
 ``tx_position_m``   (sample, xyz)                             float64   transmitter position [m]
 ``ue_cell``         (sample, ue, rc)                          int32     (row, col) of each CSI UE
@@ -52,6 +52,8 @@ SAMPLES = "samples.zarr"
 STORE_FORMAT = 1
 #: Variables that hold CKM layers (everything else in a sample is geometry or CSI).
 CKM_LAYERS = tuple(KNOWN_VARIABLES)
+#: Layers read off the PathSolver's paths: a gain-only store (``num_map_paths = 0``) holds none of them.
+PATH_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "aod_az_deg", "aod_el_deg", "toa_s", "los")
 
 
 class DatasetStore:
@@ -177,6 +179,33 @@ class DatasetStore:
             raise CkmsimError(f"split must be 'train', 'val' or 'test'. Received: split={split!r}")
         return np.array([i for i, s in enumerate(splits) if s == split], dtype=int)
 
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """CKM layers the store holds (e.g. only ``gain_db`` and ``building`` in a gain-only store)."""
+        if not len(self):
+            return ()
+        return tuple(name for name in CKM_LAYERS if name in self.samples.data_vars)
+
+    @property
+    def gain_only(self) -> bool:
+        """True for a store built with ``num_map_paths = 0`` (no PathSolver run)."""
+        return self.manifest.get("config", {}).get("num_map_paths") == 0
+
+    def require_layers(self, names, needed_by: str) -> None:
+        """Raise a :class:`CkmsimError` naming the missing layers if the store lacks any of ``names``.
+
+        ``needed_by`` says who asks ("the path pipeline", "the LoS prior"), for the message.
+        """
+        missing = [name for name in names if name not in self.layers]
+        if not missing:
+            return
+        if self.gain_only:
+            raise CkmsimError(f"Dataset '{self.path}' is gain-only (built with [dataset] num_map_paths = 0, no "
+                              f"PathSolver): it has no {missing} layer(s), which {needed_by} needs. Rebuild it "
+                              f"with num_map_paths >= 1 (it holds {list(self.layers)})")
+        raise CkmsimError(f"Dataset '{self.path}' has no {missing} layer(s), which {needed_by} needs; it holds "
+                          f"{list(self.layers)}")
+
     def _check_index(self, index: int) -> int:
         if not (isinstance(index, (int, np.integer)) and -len(self) <= index < len(self)):
             raise CkmsimError(f"Sample index out of range: the dataset holds {len(self)} samples. "
@@ -187,9 +216,16 @@ class DatasetStore:
         """One sample's raw variables (without the ``sample`` dim), loaded."""
         return self.samples.isel(sample=self._check_index(index)).load()
 
-    def ckm(self, index: int) -> xr.Dataset:
-        """Sample ``index`` as a CKM (:mod:`ckmsim.maps.ckm` contract) on its tile's grid."""
+    def ckm(self, index: int, layers=None) -> xr.Dataset:
+        """Sample ``index`` as a CKM (:mod:`ckmsim.maps.ckm` contract) on its tile's grid.
+
+        ``layers`` (names, optional) are layers the caller needs: a store without one of them (e.g. a
+        gain-only store asked for ``path_gain_db``) raises a :class:`CkmsimError` that names it. The CKM
+        holds every layer the store has either way.
+        """
         index = self._check_index(index)
+        if layers is not None:
+            self.require_layers(tuple(layers), "the caller")
         raw = self.sample(index)
         record = self.records[index]
         grid = Grid.from_dict(record["grid"])

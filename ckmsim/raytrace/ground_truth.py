@@ -61,8 +61,12 @@ def path_layers(paths: xr.Dataset, grid: Grid, num_map_paths: int) -> dict[str, 
 
 
 def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settings: RayTracingSettings,
-                       num_map_paths: int = 2, progress: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
+                       num_map_paths: int = 2, progress: bool = True) -> tuple[xr.Dataset, xr.Dataset | None]:
     """Ray-trace the true CKM and the true paths of every non-building cell.
+
+    With ``num_map_paths = 0`` only the RadioMapSolver runs (a *gain-only* CKM): the CKM holds ``gain_db``
+    and ``building``, no per-path layer and no ``los`` (which is read off the paths), and no path set is
+    returned.
 
     Input
     -----
@@ -72,13 +76,13 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
     bs_position_m : (x, y, z) [m]
     settings : RayTracingSettings
     num_map_paths : int
-        Paths per cell kept in the CKM's per-path layers (L = 2 as in E-SRResNet).
+        Paths per cell kept in the CKM's per-path layers (L = 2 as in E-SRResNet); 0 skips the PathSolver.
     progress : bool
 
     Output
     ------
     ckm : xarray.Dataset, the CKM contract, with solver timings in ``attrs["timings_s"]``
-    paths : xarray.Dataset, path set of the non-building cells
+    paths : xarray.Dataset, path set of the non-building cells; None when ``num_map_paths`` is 0
     """
     timings = {}
     place_base_station(scene, bs_position_m, settings)
@@ -92,15 +96,17 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
     timings["radio_map_solver"] = time.perf_counter() - start
 
     rows, cols = np.nonzero(~building)
+    attrs = {"scene": scene_name, "frequency_hz": float(settings.frequency_hz),
+             "bs_position_m": [float(v) for v in bs_position_m], "ray_tracing": settings.to_dict(),
+             "timings_s": timings, "num_ues": int(len(rows))}
+    if num_map_paths == 0:
+        return make_ckm(grid, {"gain_db": gain_db, "building": building}, attrs), None
+
     start = time.perf_counter()
     paths = trace_paths(scene, grid.cell_centers_m()[rows, cols], settings, progress=progress)
     timings["path_solver"] = time.perf_counter() - start
     paths = paths.assign_coords(ue_row=("ue", rows), ue_col=("ue", cols))
     paths.attrs.update(scene=scene_name, grid=grid.to_dict())
-
-    attrs = {"scene": scene_name, "frequency_hz": float(settings.frequency_hz),
-             "bs_position_m": [float(v) for v in bs_position_m], "ray_tracing": settings.to_dict(),
-             "timings_s": timings, "num_ues": int(len(rows))}
     ckm = make_ckm(grid, {"gain_db": gain_db, "building": building, **path_layers(paths, grid, num_map_paths)},
                    attrs)
     return ckm, paths
