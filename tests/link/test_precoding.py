@@ -2,25 +2,13 @@
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.channels import path_set, random_path_set
 from ckmsim.link.precoding import SCMPrecodingScorer, principal_eigenvectors, sample_covariance
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
-from ckmsim.maps.grid import Grid
-
-
-def truth_ckm(paths: xr.Dataset, num_map_paths: int) -> xr.Dataset:
-    """The per-path layers a perfect CKM holds at the UEs' cells (the ground-truth builder's own code)."""
-    from ckmsim.raytrace.ground_truth import path_layers
-
-    grid = Grid(center_x_m=0.0, center_y_m=0.0, num_x=int(paths["ue_col"].max()) + 1,
-                num_y=int(paths["ue_row"].max()) + 1, cell_size_m=1.0)
-    layers = path_layers(paths, grid, num_map_paths)
-    names = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
-    return xr.Dataset({name: (("path", "y", "x"), layers[name]) for name in names})
+from test_beams import truth_ckm  # the perfect CKM of the beam-selection tests
 
 
 @pytest.mark.parametrize("rows, cols", [(1, 16), (4, 4), (2, 8)])
