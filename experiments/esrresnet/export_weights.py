@@ -84,6 +84,7 @@ def main() -> None:
                      "machine": "2-core CPU (no GPU), TensorFlow CPU"},
         "commands": [f"ckmsim dataset build {args.dataset_config} --out {args.dataset}",
                      f"ckmsim train esrresnet {args.train_config}",
+                     "python experiments/esrresnet/run_study.py experiments/esrresnet/study-cpu.toml",
                      "python experiments/esrresnet/export_weights.py " + " ".join(
                          f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)],
     }
