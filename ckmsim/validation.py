@@ -20,6 +20,13 @@ def is_whole_number(value, minimum: int = 0) -> bool:
     return is_finite_number(value) and float(value).is_integer() and float(value) >= minimum
 
 
+def check_fraction(value, name: str) -> float:
+    """``value`` as a float if it is a number in [0, 1]; otherwise a :class:`CkmsimError` naming ``name``."""
+    if not (is_finite_number(value) and 0.0 <= value <= 1.0):
+        raise CkmsimError(f"{name} must be a number in [0, 1]. Received: {name}={value!r}")
+    return float(value)
+
+
 def check_table_keys(table, allowed, section: str, context: str) -> dict:
     """A config table (a parsed TOML table) with only ``allowed`` keys, returned as is; otherwise a
     :class:`CkmsimError` that starts with ``context`` (e.g. the file) and names ``section`` and the key."""

@@ -41,7 +41,7 @@ from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
 from ckmsim.maps.degrade import Degradation
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
+from ckmsim.validation import check_fraction, check_table_keys, is_finite_number, is_whole_number
 
 #: Deployment methods that need no measurement of the candidate site.
 MEASUREMENT_FREE = ("umi_3gpp", "cross_ap_weighted")
@@ -120,9 +120,7 @@ class EvaluationConfig:
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        if not (is_finite_number(self.csi_pilot_overhead) and 0.0 <= self.csi_pilot_overhead <= 1.0):
-            raise CkmsimError("csi_pilot_overhead must be a number in [0, 1]. Received: "
-                              f"csi_pilot_overhead={self.csi_pilot_overhead!r}")
+        check_fraction(self.csi_pilot_overhead, "csi_pilot_overhead")
         if not is_whole_number(self.coded_batch_size, minimum=1):
             raise CkmsimError("coded_batch_size must be a positive integer. Received: "
                               f"coded_batch_size={self.coded_batch_size!r}")

@@ -40,7 +40,7 @@ from ckmsim.scene.geometry import surface_height_m
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_fraction, is_whole_number
 
 #: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
@@ -100,9 +100,7 @@ class QuickstartConfig:
             raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        if not (is_finite_number(self.csi_pilot_overhead) and 0.0 <= self.csi_pilot_overhead <= 1.0):
-            raise CkmsimError("csi_pilot_overhead must be a number in [0, 1]. Received: "
-                              f"csi_pilot_overhead={self.csi_pilot_overhead!r}")
+        check_fraction(self.csi_pilot_overhead, "csi_pilot_overhead")
         self.degradations()  # fails early, naming the bad task
 
     def degradations(self) -> list[Degradation]:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ckmsim.errors import CkmsimError
 from ckmsim.link.beams import complex_dtype, mean_log2_1p, squared_magnitude, ue_batches
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_fraction, is_finite_number, is_whole_number
 
 #: Default OFDM symbols per coherence block of the beam sweep's overhead: 4 ms of LAD-CKM's 312.5 kHz
 #: numerology (3.2 us + 0.8 us cyclic prefix per symbol), the coherence time of a UE at about 17 km/h at
@@ -67,12 +67,6 @@ def _check_codebook(codebook: np.ndarray, num_ant: int, name: str) -> np.ndarray
         raise CkmsimError(f"{name} must be [num_beams, {num_ant}] (one beam per row). "
                           f"Received: {name}.shape={codebook.shape}")
     return codebook
-
-
-def _check_fraction(value, name: str) -> float:
-    if not (is_finite_number(value) and 0.0 <= value <= 1.0):
-        raise CkmsimError(f"{name} must be a number in [0, 1]. Received: {name}={value!r}")
-    return float(value)
 
 
 def pair_gains(h: np.ndarray, bs_codebook: np.ndarray, ue_codebook: np.ndarray, precision: str | None = None,
@@ -162,7 +156,7 @@ def effective_rates(gains: np.ndarray, snr_scale: float, pilot_overhead: float =
     snr_scale :math:`\\gamma` (linear); pilot_overhead :math:`\\rho \\in [0, 1]`.
     Output: ``[num_ue]`` float64.
     """
-    rho = _check_fraction(pilot_overhead, "pilot_overhead")
+    rho = check_fraction(pilot_overhead, "pilot_overhead")
     return (1.0 - rho) * mean_log2_1p(snr_scale * np.asarray(gains, dtype=np.float64), axis=1)
 
 
@@ -286,7 +280,7 @@ class CsiBeamformingScorer:
         ------
         score : CsiBeamformingScore (rates, chosen pairs, effective SNR, gain loss vs perfect CSI)
         """
-        rho = _check_fraction(pilot_overhead, "pilot_overhead")
+        rho = check_fraction(pilot_overhead, "pilot_overhead")
         h_pred = _check_channels(h_pred, "h_pred")
         if h_pred.shape != self.h_true.shape:
             raise CkmsimError(f"h_pred must have the shape of h_true {self.h_true.shape}. "

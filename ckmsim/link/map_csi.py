@@ -52,7 +52,7 @@ from ckmsim.link.csi_beamforming import CsiBeamformingScore, CsiBeamformingScore
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import GAIN_FLOOR_DB
-from ckmsim.validation import is_finite_number
+from ckmsim.validation import check_fraction, is_finite_number
 
 #: LAD-CKM's pilot overhead :math:`\rho` with partial downlink pilots (Sec. V): the share of the resources a
 #: CSI-predicting scheme spends on pilots, charged to every map-driven CSI beamformer of a study.
@@ -194,15 +194,13 @@ class MapCsiBeamformingScorer:
                  precision: str | None = "single", h_true: np.ndarray | None = None):
         if not (is_finite_number(carrier_hz) and carrier_hz > 0):
             raise CkmsimError(f"carrier_hz must be a number > 0 [Hz]. Received: carrier_hz={carrier_hz!r}")
-        if not (is_finite_number(pilot_overhead) and 0.0 <= pilot_overhead <= 1.0):
-            raise CkmsimError(f"pilot_overhead must be a number in [0, 1]. Received: pilot_overhead={pilot_overhead!r}")
         served = true_paths["valid"].values.any(axis=1)
         self.paths = true_paths.isel(ue=np.nonzero(served)[0])
         if self.paths.sizes["ue"] == 0:
             raise CkmsimError("No UE has a ray-traced path to the BS: nothing to score (check the BS position)")
         self.bs_array, self.ue_array, self.budget = bs_array, ue_array, budget
         self.carrier_hz = float(carrier_hz)
-        self.pilot_overhead = float(pilot_overhead)
+        self.pilot_overhead = check_fraction(pilot_overhead, "pilot_overhead")
         expected = (self.paths.sizes["ue"], budget.num_subcarriers, ue_array.num_ant, bs_array.num_ant)
         if h_true is None:
             h_true = mimo_ofdm_channels(self.paths, bs_array, ue_array, budget)

@@ -122,13 +122,15 @@ def mimo_ofdm_channel(paths: xr.Dataset, bs_array: AntennaArray, ue_array: Anten
     # One batched matmul per chunk of UEs, [k, p] x [p, r t]: a three-operand einsum would loop in C over
     # every (u, k, r, t, p); the chunk bounds the [u, p, r t] outer products to about 64 MiB.
     chunk = max(1, (64 * 2**20) // max(1, 8 * num_paths * num_ue_ant * num_bs_ant))
+    # complex64 once, for the output's precision: [u, k, p] and the two array responses
+    coefficients = per_subcarrier.transpose(0, 2, 1).astype(np.complex64)
+    a_ue, a_bs = a_ue.astype(np.complex64), a_bs.astype(np.complex64)
     for start in range(0, num_ue, chunk):
         ues = slice(start, start + chunk)
         # [u, p, r t]
         outer = (a_ue[ues, :, :, None] * a_bs[ues, :, None, :]).reshape(-1, num_paths, num_ue_ant * num_bs_ant)
         # [u, k, p] @ [u, p, r t] -> [u, k, r t]
-        product = np.matmul(per_subcarrier[ues].transpose(0, 2, 1).astype(np.complex64), outer.astype(np.complex64))
-        h[ues] = product.reshape(-1, num_subcarriers, num_ue_ant, num_bs_ant)
+        h[ues] = np.matmul(coefficients[ues], outer).reshape(-1, num_subcarriers, num_ue_ant, num_bs_ant)
     return h
 
 

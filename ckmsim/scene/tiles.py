@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_fraction, is_finite_number, is_whole_number
 from ckmsim.maps.grid import Grid
 from ckmsim.scene.geometry import building_mask
 from ckmsim.scene.load import scene_bounds
@@ -49,9 +49,7 @@ def _check_args(tile_cells, cell_size_m, ue_height_m, min_open_fraction) -> None
         raise CkmsimError(f"cell_size_m must be a finite number > 0. Received: cell_size_m={cell_size_m!r}")
     if not is_finite_number(ue_height_m):
         raise CkmsimError(f"ue_height_m must be a finite number. Received: ue_height_m={ue_height_m!r}")
-    if not (is_finite_number(min_open_fraction) and 0.0 <= min_open_fraction <= 1.0):
-        raise CkmsimError("min_open_fraction must be a number in [0, 1]. "
-                          f"Received: min_open_fraction={min_open_fraction!r}")
+    check_fraction(min_open_fraction, "min_open_fraction")
 
 
 def tile_scene(scene, tile_cells: int = 128, cell_size_m: float = 2.0, ue_height_m: float = 1.5,
