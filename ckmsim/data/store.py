@@ -196,15 +196,16 @@ class DatasetStore:
 
         ``needed_by`` says who asks ("the path pipeline", "the LoS prior"), for the message.
         """
-        missing = [name for name in names if name not in self.layers]
+        held = self.layers
+        missing = [name for name in names if name not in held]
         if not missing:
             return
         if self.gain_only:
             raise CkmsimError(f"Dataset '{self.path}' is gain-only (built with [dataset] num_map_paths = 0, no "
                               f"PathSolver): it has no {missing} layer(s), which {needed_by} needs. Rebuild it "
-                              f"with num_map_paths >= 1 (it holds {list(self.layers)})")
+                              f"with num_map_paths >= 1 (it holds {list(held)})")
         raise CkmsimError(f"Dataset '{self.path}' has no {missing} layer(s), which {needed_by} needs; it holds "
-                          f"{list(self.layers)}")
+                          f"{list(held)}")
 
     def _check_index(self, index: int) -> int:
         if not (isinstance(index, (int, np.integer)) and -len(self) <= index < len(self)):
