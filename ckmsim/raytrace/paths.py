@@ -18,7 +18,16 @@ variable         dims         dtype     meaning
 ================ ============ ========= ====================================================
 
 Coordinates ``ue_x_m``, ``ue_y_m``, ``ue_z_m`` give the UE positions; attrs hold the frequency, the BS
-position and the ray-tracing settings. By reciprocity the departure angles at the BS are the uplink arrival
+position, the ray-tracing settings and ``num_duplicate_paths_removed`` (copies dropped by
+:func:`deduplicate_paths`).
+
+Every path appears once. Sionna RT 1.2.2's PathSolver returns some paths twice: its shoot-and-bounce stage
+keeps a candidate interaction chain only if the chain's hash is new, but it hashes each reflecting *plane*
+through its quantised normal (1e-5) and offset (1 mm) and each diffracting *edge* through its end points, so a
+wall built from nearly coplanar triangles, or an edge that two meshes both carry with different end points,
+yields two chains with different hashes; the image method then accepts a reflection off any triangle whose image
+lies within 1 cm of the expected one (``ImageMethod._backtrack``), and both chains become the same physical path
+(delay equal to 1 ps, directions to 0.01 deg). :func:`deduplicate_paths` keeps one copy of each. By reciprocity the departure angles at the BS are the uplink arrival
 angles the CKM stores as ``aoa_*``.
 """
 
@@ -33,6 +42,15 @@ from ckmsim.raytrace.settings import RayTracingSettings
 
 #: Variables of a path set, in the order of the table above.
 PATH_VARIABLES = ("a", "delay_s", "dep_az_deg", "dep_el_deg", "arr_az_deg", "arr_el_deg", "los", "valid")
+
+#: Optional key of a chunk: the interaction type of each path's interactions, ``[num_rx, num_paths, max_depth]``
+#: uint (Sionna RT's ``InteractionType``; 0 = none). Used by :func:`deduplicate_paths` where present.
+INTERACTION_TYPES = "interaction_types"
+
+#: Two paths of one UE are one path when their delays differ by at most this [s] ...
+DUPLICATE_DELAY_TOL_S = 1e-12
+#: ... and their departure and arrival directions by at most this [deg].
+DUPLICATE_ANGLE_TOL_DEG = 0.01
 
 
 def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: RayTracingSettings) -> dict:
@@ -60,15 +78,133 @@ def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: Ra
     # [max_depth, num_rx, num_tx, num_paths] -> [num_rx, num_paths]; a LoS path has no interaction at all
     interactions = np.array(paths.interactions.numpy())
     los = valid & np.all(interactions[:, :, 0, :] == 0, axis=0) if interactions.size else valid.copy()
+    # [max_depth, num_rx, num_paths] -> [num_rx, num_paths, max_depth]
+    types = np.transpose(interactions[:, :, 0, :], (1, 2, 0)) if interactions.size else \
+        np.zeros(valid.shape + (0,), dtype=np.uint32)
     return {"a": np.where(valid, a, 0.0), "delay_s": tau, "dep_az_deg": az_deg, "dep_el_deg": el_deg,
-            "arr_az_deg": arr_az_deg, "arr_el_deg": arr_el_deg, "los": los, "valid": valid}
+            "arr_az_deg": arr_az_deg, "arr_el_deg": arr_el_deg, "los": los, "valid": valid,
+            INTERACTION_TYPES: types}
+
+
+def _angle_between_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle between unit vectors ``[..., 3]`` [deg]; 2 asin(|u - v| / 2) stays exact for tiny angles."""
+    chord = np.linalg.norm(u - v, axis=-1)
+    return np.degrees(2.0 * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0)))
+
+
+def duplicate_pairs(delay_s: np.ndarray, dep_u: np.ndarray, arr_u: np.ndarray, types: np.ndarray | None,
+                    delay_tol_s: float, angle_tol_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, of paths of one UE that are the same path.
+
+    Input
+    -----
+    delay_s : [n], float. Delays [s].
+    dep_u, arr_u : [n, 3], float. Unit departure / arrival directions.
+    types : [n, max_depth] int or None. Interaction types; pairs must agree on all of them.
+    delay_tol_s, angle_tol_deg : float
+
+    Output
+    ------
+    i, j : [num_pairs], int
+    """
+    order = np.argsort(delay_s, kind="stable")
+    sorted_delay = delay_s[order]
+    firsts, seconds = [], []
+    # Only neighbours in delay can match: walk offsets until no pair is within the delay tolerance.
+    for offset in range(1, len(order)):
+        close = np.flatnonzero(sorted_delay[offset:] - sorted_delay[:-offset] <= delay_tol_s)
+        if close.size == 0:
+            break
+        firsts.append(order[close])
+        seconds.append(order[close + offset])
+    if not firsts:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    i = np.concatenate(firsts)
+    j = np.concatenate(seconds)
+    same = (_angle_between_deg(dep_u[i], dep_u[j]) <= angle_tol_deg) & \
+        (_angle_between_deg(arr_u[i], arr_u[j]) <= angle_tol_deg)
+    if types is not None and types.shape[-1]:
+        same &= np.all(types[i] == types[j], axis=-1)
+    i, j = i[same], j[same]
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def deduplicate_paths(chunk: dict, delay_tol_s: float = DUPLICATE_DELAY_TOL_S,
+                      angle_tol_deg: float = DUPLICATE_ANGLE_TOL_DEG) -> dict:
+    """Mark every second copy of a path invalid, keeping the strongest copy.
+
+    Two valid paths of one receiver are the same path when their delays differ by at most ``delay_tol_s``,
+    their departure and their arrival directions each by at most ``angle_tol_deg`` and, where the chunk
+    carries :data:`INTERACTION_TYPES`, their interaction types agree. A copy is the same physical path found
+    twice (see the module docstring), so its power is dropped, not added. Copies are taken greedily strongest
+    first: a path is dropped when it is the same path as a stronger path that was kept.
+
+    Input
+    -----
+    chunk : dict of ``[num_rx, num_paths]`` numpy arrays with the keys :data:`PATH_VARIABLES` (angles [deg],
+        delays [s]; invalid slots may hold anything) and optionally :data:`INTERACTION_TYPES`
+        ``[num_rx, num_paths, max_depth]``.
+    delay_tol_s : float. Delay tolerance [s].
+    angle_tol_deg : float. Direction tolerance [deg], at both ends.
+
+    Output
+    ------
+    chunk : dict, the same keys and shapes; copies have ``valid`` False, ``a`` 0 and ``los`` False.
+    """
+    from ckmsim.maps.angles import unit_vectors
+
+    valid = np.asarray(chunk["valid"], dtype=bool)
+    keep = valid.copy()
+    types = chunk.get(INTERACTION_TYPES)
+    power = np.abs(chunk["a"]) ** 2
+    for rx in np.flatnonzero(valid.sum(axis=1) > 1):
+        index = np.flatnonzero(valid[rx])
+        dep_u = unit_vectors(chunk["dep_az_deg"][rx, index], chunk["dep_el_deg"][rx, index])
+        arr_u = unit_vectors(chunk["arr_az_deg"][rx, index], chunk["arr_el_deg"][rx, index])
+        i, j = duplicate_pairs(np.asarray(chunk["delay_s"][rx, index], dtype=np.float64), dep_u, arr_u,
+                               None if types is None else types[rx, index], delay_tol_s, angle_tol_deg)
+        if i.size == 0:
+            continue
+        # rank 0 = strongest; ties keep the earlier slot
+        rank = np.empty(len(index), dtype=int)
+        rank[np.argsort(-power[rx, index], kind="stable")] = np.arange(len(index))
+        stronger = np.where(rank[i] < rank[j], i, j)
+        weaker = np.where(rank[i] < rank[j], j, i)
+        dropped = np.zeros(len(index), dtype=bool)
+        for s_, w_ in sorted(zip(stronger, weaker), key=lambda pair: rank[pair[0]]):
+            if not dropped[s_]:
+                dropped[w_] = True
+        keep[rx, index[dropped]] = False
+    out = dict(chunk)
+    out["valid"] = keep
+    out["a"] = np.where(keep, chunk["a"], 0.0)
+    out["los"] = np.asarray(chunk["los"], dtype=bool) & keep
+    return out
+
+
+def count_duplicate_paths(path_set: xr.Dataset, delay_tol_s: float = DUPLICATE_DELAY_TOL_S,
+                          angle_tol_deg: float = DUPLICATE_ANGLE_TOL_DEG) -> np.ndarray:
+    """Number of paths of each UE that are a copy of another of its paths ``[num_ue]`` int (0 = clean).
+
+    The check the dataset builder runs on every traced set (interaction types are not stored in a path set,
+    so only delays and directions are compared).
+    """
+    arrays = path_set_arrays(path_set)
+    cleaned = deduplicate_paths(arrays, delay_tol_s, angle_tol_deg)
+    return (arrays["valid"].sum(axis=1) - cleaned["valid"].sum(axis=1)).astype(int)
+
+
+def path_set_arrays(path_set: xr.Dataset) -> dict:
+    """The numpy dict ``[num_ue, num_paths]`` (keys :data:`PATH_VARIABLES`) of a path set."""
+    return {name: np.asarray(path_set[name].values) for name in PATH_VARIABLES}
 
 
 def _sort_by_power(chunk: dict) -> dict:
-    """Reorder each receiver's paths strongest first, invalid slots last."""
+    """Reorder each receiver's paths strongest first, invalid slots last (any key ``[num_rx, num_paths, ...]``)."""
     power = np.where(chunk["valid"], np.abs(chunk["a"]) ** 2, -1.0)
     order = np.argsort(-power, axis=1, kind="stable")
-    return {name: np.take_along_axis(values, order, axis=1) for name, values in chunk.items()}
+    return {name: np.take_along_axis(values, order.reshape(order.shape + (1,) * (values.ndim - 2)), axis=1)
+            for name, values in chunk.items()}
 
 
 def _pad_paths(chunk: dict, num_paths: int) -> dict:
@@ -114,13 +250,18 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
         receivers.append(receiver)
     solver = rt.PathSolver()
     chunks = []
+    removed = 0
     try:
         starts = range(0, len(positions_m), batch)
         for start in tqdm(starts, desc="PathSolver", unit="batch", disable=not progress):
             part = positions_m[start:start + batch]
             padded = np.concatenate([part, np.repeat(part[-1:], batch - len(part), axis=0)])
-            chunk = _sort_by_power(_solve_chunk(scene, solver, receivers, padded, settings))
-            chunks.append({name: values[:len(part)] for name, values in chunk.items()})
+            raw = {name: values[:len(part)] for name, values in
+                   _solve_chunk(scene, solver, receivers, padded, settings).items()}
+            chunk = deduplicate_paths(raw)
+            removed += int(raw["valid"].sum() - chunk["valid"].sum())
+            chunk.pop(INTERACTION_TYPES, None)
+            chunks.append(_sort_by_power(chunk))
     finally:
         for receiver in receivers:
             scene.remove(receiver.name)
@@ -128,7 +269,9 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
     chunks = [_pad_paths(c, num_paths) for c in chunks]
     merged = {name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros((0, num_paths))
               for name in PATH_VARIABLES}
-    return _make_path_set(merged, positions_m, scene, settings)
+    path_set = _make_path_set(merged, positions_m, scene, settings)
+    path_set.attrs["num_duplicate_paths_removed"] = removed
+    return path_set
 
 
 def _make_path_set(arrays: dict, positions_m: np.ndarray, scene, settings: RayTracingSettings) -> xr.Dataset:
