@@ -27,7 +27,8 @@ through its quantised normal (1e-5) and offset (1 mm) and each diffracting *edge
 wall built from nearly coplanar triangles, or an edge that two meshes both carry with different end points,
 yields two chains with different hashes; the image method then accepts a reflection off any triangle whose image
 lies within 1 cm of the expected one (``ImageMethod._backtrack``), and both chains become the same physical path
-(delay equal to 1 ps, directions to 0.01 deg). :func:`deduplicate_paths` keeps one copy of each. By reciprocity the departure angles at the BS are the uplink arrival
+(delay equal to 1 ps, directions to 0.05 deg). On munich nearly all copies are diffractions at one edge point
+through two wedges of the same mesh. :func:`deduplicate_paths` keeps one copy of each, the strongest. By reciprocity the departure angles at the BS are the uplink arrival
 angles the CKM stores as ``aoa_*``.
 """
 
@@ -47,10 +48,17 @@ PATH_VARIABLES = ("a", "delay_s", "dep_az_deg", "dep_el_deg", "arr_az_deg", "arr
 #: uint (Sionna RT's ``InteractionType``; 0 = none). Used by :func:`deduplicate_paths` where present.
 INTERACTION_TYPES = "interaction_types"
 
+# What "the same path" means, measured on 256 open cells of munich (64x64 cells of 2 m around (8.5, 21) m, BS
+# at 27 m, 1e5 rays, depth 3, diffraction on; 22,505 paths): of the 247,430 pairs of paths of one UE with the
+# same interaction types, 2,180 have delays within 1 ps, and all but 2 of those have directions within
+# 0.05 deg at both ends (99.9 % within 0.01 deg; delays within 0.23 ps); no pair with directions 0.05-0.1 deg
+# apart exists at any delay, and distinct paths sit > 0.1 deg apart. Nearly all copies are diffractions on the
+# same edge point through two different wedges (same object, other primitive), whose powers differ by a median
+# 0.5 dB (p99 1.6 dB) because the wedges' faces differ.
 #: Two paths of one UE are one path when their delays differ by at most this [s] ...
 DUPLICATE_DELAY_TOL_S = 1e-12
 #: ... and their departure and arrival directions by at most this [deg].
-DUPLICATE_ANGLE_TOL_DEG = 0.01
+DUPLICATE_ANGLE_TOL_DEG = 0.05
 
 
 def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: RayTracingSettings) -> dict:
