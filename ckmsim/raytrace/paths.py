@@ -19,20 +19,24 @@ variable         dims         dtype     meaning
 
 Coordinates ``ue_x_m``, ``ue_y_m``, ``ue_z_m`` give the UE positions; attrs hold the frequency, the BS
 position, the ray-tracing settings and ``num_duplicate_paths_removed`` (copies dropped by
-:func:`deduplicate_paths`).
+:func:`deduplicate_paths`). By reciprocity the departure angles at the BS are the uplink arrival angles the
+CKM stores as ``aoa_*``.
 
 Every path appears once. Sionna RT 1.2.2's PathSolver returns some paths twice: its shoot-and-bounce stage
-keeps a candidate interaction chain only if the chain's hash is new, but it hashes each reflecting *plane*
-through its quantised normal (1e-5) and offset (1 mm) and each diffracting *edge* through its end points, so a
-wall built from nearly coplanar triangles, or an edge that two meshes both carry with different end points,
-yields two chains with different hashes; the image method then accepts a reflection off any triangle whose image
-lies within 1 cm of the expected one (``ImageMethod._backtrack``), and both chains become the same physical path
-(delay equal to 1 ps, directions to 0.05 deg). On munich nearly all copies are diffractions at one edge point
-through two wedges of the same mesh. :func:`deduplicate_paths` keeps one copy of each, the strongest. By reciprocity the departure angles at the BS are the uplink arrival
-angles the CKM stores as ``aoa_*``.
+keeps a candidate interaction chain only if the chain's hash is new, but it hashes a reflecting *plane* through
+its quantised normal (1e-5) and offset (1 mm) and a diffracting *edge* through its two end points
+(``SBCandidateGenerator``, ``utils/hashing.py``). An edge point that two wedges with different end points both
+cover (a mesh edge spanning two shorter edges of its neighbours), or a wall of nearly coplanar triangles, thus
+yields two chains with different hashes, and the image method refines both to the same physical path (its
+backtracking even accepts a reflection off any triangle whose image lies within 1 cm of the expected one).
+On munich nearly all copies are diffractions at one edge point through two wedges of the same mesh (other
+primitive, delay equal to 0.23 ps, directions to 0.05 deg); their powers differ (median 0.5 dB) since the
+wedges' faces differ. :func:`deduplicate_paths` keeps one copy of each, the strongest.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import xarray as xr
@@ -61,16 +65,34 @@ DUPLICATE_DELAY_TOL_S = 1e-12
 DUPLICATE_ANGLE_TOL_DEG = 0.05
 
 
+@contextmanager
+def diffraction_sampling(probability: float):
+    """Set Sionna RT's diffraction sampling probability for the duration of a ``with`` block.
+
+    Sionna RT 1.2.2 reads it from the class attribute ``SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY``
+    while tracing; the previous value is restored on exit, also after an error.
+    """
+    from sionna.rt.path_solvers.sb_candidate_generator import SBCandidateGenerator
+
+    previous = SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY
+    SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY = float(probability)
+    try:
+        yield
+    finally:
+        SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY = previous
+
+
 def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: RayTracingSettings) -> dict:
     """Trace one fixed-size batch of receivers; return numpy arrays ``[num_receivers, num_paths]``."""
     import mitsuba as mi
 
     for receiver, (x, y, z) in zip(receivers, positions_m):
         receiver.position = mi.Point3f(float(x), float(y), float(z))
-    paths = solver(scene, max_depth=int(settings.max_depth), samples_per_src=int(settings.path_samples),
-                   max_num_paths_per_src=int(settings.max_num_paths_per_src), synthetic_array=True,
-                   diffraction=settings.diffraction, edge_diffraction=settings.edge_diffraction,
-                   seed=int(settings.seed))
+    with diffraction_sampling(settings.diffraction_sampling_probability):
+        paths = solver(scene, max_depth=int(settings.max_depth), samples_per_src=int(settings.path_samples),
+                       max_num_paths_per_src=int(settings.max_num_paths_per_src), synthetic_array=True,
+                       diffraction=settings.diffraction, edge_diffraction=settings.edge_diffraction,
+                       seed=int(settings.seed))
     # Paths.a lacks the carrier phase exp(-j 2 pi f_c tau); cir() adds it, and without it the paths of a
     # UE would add up with wrong relative phases. Absolute delays keep it consistent with ``delay_s``.
     a_baseband, _ = paths.cir(normalize_delays=False, out_type="numpy")
@@ -229,7 +251,8 @@ def _pad_paths(chunk: dict, num_paths: int) -> dict:
     return out
 
 
-def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, progress: bool = True) -> xr.Dataset:
+def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, progress: bool = True,
+                cells: np.ndarray | None = None) -> xr.Dataset:
     """All paths from the scene's single transmitter to every UE position.
 
     UEs are traced in batches of ``settings.receivers_per_call`` (the last batch padded with copies of its
@@ -242,6 +265,9 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
     settings : RayTracingSettings
     progress : bool
         Show a progress bar over batches.
+    cells : [num_ue, 2] int or None
+        ``(row, col)`` grid cell of each UE. With ``settings.path_solver == "pooled"`` and cells given, the
+        paths come from :func:`ckmsim.raytrace.pooling.trace_pooled`; without cells, from the standard solver.
 
     Output
     ------
@@ -250,6 +276,14 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
     import sionna.rt as rt
 
     positions_m = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
+    if settings.path_solver == "pooled" and cells is not None:
+        from ckmsim.raytrace.pooling import trace_pooled
+
+        stats = {}
+        merged = trace_pooled(scene, positions_m, cells, settings, progress=progress, stats=stats)
+        path_set = _make_path_set(merged, positions_m, scene, settings)
+        path_set.attrs["num_duplicate_paths_removed"] = stats["num_duplicate_paths_removed"]
+        return path_set
     batch = int(settings.receivers_per_call)
     receivers = []
     for index in range(batch):

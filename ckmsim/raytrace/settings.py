@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ckmsim.errors import CkmsimError
+from ckmsim.validation import check_fraction, is_whole_number
+
+#: Values of ``RayTracingSettings.path_solver``.
+PATH_SOLVERS = ("standard", "pooled")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,22 @@ class RayTracingSettings:
         different maps for the same seed when Dr.Jit's LLVM backend runs several threads (NVlabs/sionna
         #1071; measured here: up to 126 dB on single cells of an 8x8 map at 1e5 rays), which breaks
         reproducible datasets. One thread is exact; the map is the cheap part of a sample. No effect on CUDA.
+    diffraction_sampling_probability : float in [0, 1]
+        Share of the PathSolver's rays that hit a surface near a diffracting edge and are turned into a
+        diffraction there (Sionna RT 1.2.2's ``SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY``,
+        0.2 by default; set for each call and restored, see :func:`ckmsim.raytrace.paths.diffraction_sampling`).
+        Only which candidates are found depends on it, not the field of a found path.
+    path_solver : {"standard", "pooled"}
+        How per-cell paths are traced. ``"standard"``: Sionna RT's PathSolver for every UE.
+        ``"pooled"`` (:mod:`ckmsim.raytrace.pooling`, sionna-rt 1.2.2 only): shoot-and-bounce for one probe
+        cell per ``pool_stride x pool_stride`` block, each probe's candidate chains validated exactly (image
+        method + field calculator) for the cells within ``pool_radius`` of it, LoS for every cell. It needs
+        the UEs' grid cells (``trace_paths(..., cells=...)``); UE sets without cells use the standard solver.
+    pool_stride : int
+        Probe spacing of the pooled solver [cells], >= 1.
+    pool_radius : int
+        Chebyshev radius [cells], >= 0, within which a probe's chains are tried; ``pool_stride = 1`` with
+        ``pool_radius = 0`` is the standard solver less its duplicate paths.
     """
 
     frequency_hz: float = 28e9
@@ -47,6 +67,10 @@ class RayTracingSettings:
     receivers_per_call: int = 512
     seed: int = 42
     deterministic_radio_map: bool = True
+    diffraction_sampling_probability: float = 0.2
+    path_solver: str = "standard"
+    pool_stride: int = 3
+    pool_radius: int = 2
 
     def __post_init__(self):
         if not self.frequency_hz > 0:
@@ -56,6 +80,14 @@ class RayTracingSettings:
             value = getattr(self, name)
             if int(value) != value or value < (0 if name == "max_depth" else 1):
                 raise CkmsimError(f"RayTracingSettings.{name} must be a positive integer. Received: {name}={value}")
+        check_fraction(self.diffraction_sampling_probability, "RayTracingSettings.diffraction_sampling_probability")
+        if self.path_solver not in PATH_SOLVERS:
+            raise CkmsimError(f"RayTracingSettings.path_solver must be one of {PATH_SOLVERS}. "
+                              f"Received: path_solver={self.path_solver!r}")
+        for name, minimum in (("pool_stride", 1), ("pool_radius", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not is_whole_number(value, minimum=minimum):
+                raise CkmsimError(f"RayTracingSettings.{name} must be an integer >= {minimum}. Received: {name}={value!r}")
 
     def to_dict(self) -> dict:
         """Plain-dict form, for attrs and JSON."""
