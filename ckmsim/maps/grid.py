@@ -1,7 +1,8 @@
 """The raster every CKM lives on.
 
 ``Grid`` is the one geometric type shared by ray tracing, maps, methods and the link: a horizontal,
-axis-aligned lattice of square cells at a fixed height above the ground plane. Row index ``y`` grows with
+axis-aligned lattice of square cells whose UEs stand a fixed height above the local ground (the ground
+height of each cell is the scene's business: :mod:`ckmsim.scene.geometry`; without one it is z = 0). Row index ``y`` grows with
 the scene's y coordinate and column index ``x`` with its x coordinate, the same order in which Sionna RT's
 ``RadioMap.cell_centers`` lists its cells, so no flip is ever needed between the two.
 
@@ -31,7 +32,8 @@ class Grid:
     cell_size_m : float
         Side of one square cell [m].
     height_m : float
-        Height of the cell centres (the UE height) above z = 0 [m].
+        UE height above the local ground of each cell [m] (above z = 0 when no ground is given; see
+        :meth:`cell_centers_m`).
     """
 
     center_x_m: float
@@ -83,10 +85,24 @@ class Grid:
         return (self.center_x_m - width_x / 2, self.center_x_m + width_x / 2,
                 self.center_y_m - width_y / 2, self.center_y_m + width_y / 2)
 
-    def cell_centers_m(self) -> np.ndarray:
-        """``[num_y, num_x, 3]``, float64: (x, y, z) of every cell centre [m]."""
+    def cell_centers_m(self, ground_m: np.ndarray | None = None) -> np.ndarray:
+        """(x, y, z) of every cell centre at UE height [m]: z = ``ground_m + height_m``.
+
+        Input
+        -----
+        ground_m : [num_y, num_x] or scalar, float, optional
+            Local ground height of each cell [m] (:func:`ckmsim.scene.geometry.cell_geometry`); default 0.
+
+        Output
+        ------
+        centers_m : [num_y, num_x, 3], float64
+        """
         xx, yy = np.meshgrid(self.x_m, self.y_m)
-        zz = np.full_like(xx, self.height_m)
+        ground = np.zeros(self.shape) if ground_m is None else np.asarray(ground_m, dtype=np.float64)
+        if ground.shape not in ((), self.shape) or not np.all(np.isfinite(ground)):
+            raise CkmsimError(f"ground_m must be finite, a scalar or of the grid's shape {self.shape}. "
+                              f"Received: shape {ground.shape}")
+        zz = np.broadcast_to(ground, self.shape) + self.height_m
         return np.stack([xx, yy, zz], axis=-1)
 
     def downsampled_indices(self, factor: int) -> tuple[np.ndarray, np.ndarray]:

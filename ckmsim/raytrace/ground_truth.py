@@ -2,7 +2,15 @@
 
 The returned CKM follows the contract of :mod:`ckmsim.maps.ckm`; the path set that of
 :mod:`ckmsim.raytrace.paths`, with ``ue_row``/``ue_col`` coordinates tying each UE to its grid cell.
-UEs are placed at every non-building cell centre.
+UEs are placed at every non-building cell centre, ``grid.height_m`` above the cell's local ground
+(:func:`ckmsim.scene.geometry.cell_geometry`).
+
+**One gain layer, consistent with the paths.** Where the PathSolver runs, ``gain_db`` is the wideband
+(incoherent) power sum of the cell's traced paths, :math:`10 \log_{10} \sum_i |a_i|^2`: the mean over the
+band of the channel the link sees at that UE, and the quantity of which ``path_gain_db`` are the terms. A cell
+sits at ``GAIN_FLOOR_DB`` only when the PathSolver found no path to it. The RadioMapSolver (a cell-area
+average from a different ray sample) runs only for gain-only CKMs (``num_map_paths = 0``), on the UEs' local
+ground (:func:`ckmsim.raytrace.gain_map.gain_map_db`). ``attrs["gain_source"]`` says which.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import xarray as xr
 
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm
 from ckmsim.maps.grid import Grid
-from ckmsim.scene.geometry import building_mask
+from ckmsim.scene.geometry import cell_geometry
 from ckmsim.raytrace.gain_map import gain_map_db
 from ckmsim.raytrace.paths import trace_paths
 from ckmsim.raytrace.scene_setup import place_base_station
@@ -60,13 +68,34 @@ def path_layers(paths: xr.Dataset, grid: Grid, num_map_paths: int) -> dict[str, 
     return layers
 
 
+def path_power_db(paths: xr.Dataset, grid: Grid) -> np.ndarray:
+    """Wideband channel gain of every UE cell: the power sum of its valid paths [dB].
+
+    Input
+    -----
+    paths : path set with ``ue_row``/``ue_col`` coordinates
+    grid : Grid
+
+    Output
+    ------
+    gain_db : [num_y, num_x], float64; ``GAIN_FLOOR_DB`` where a UE has no path, NaN where there is no UE
+    """
+    # [num_ue, num_paths] -> [num_ue]
+    power = np.sum(np.where(paths["valid"].values, np.abs(paths["a"].values.astype(np.complex128)) ** 2, 0.0),
+                   axis=1)
+    gain = np.full(grid.shape, np.nan)
+    with np.errstate(divide="ignore"):
+        gain[paths["ue_row"].values, paths["ue_col"].values] = np.maximum(10.0 * np.log10(power), GAIN_FLOOR_DB)
+    return gain
+
+
 def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settings: RayTracingSettings,
                        num_map_paths: int = 2, progress: bool = True) -> tuple[xr.Dataset, xr.Dataset | None]:
     """Ray-trace the true CKM and the true paths of every non-building cell.
 
-    With ``num_map_paths = 0`` only the RadioMapSolver runs (a *gain-only* CKM): the CKM holds ``gain_db``
-    and ``building``, no per-path layer and no ``los`` (which is read off the paths), and no path set is
-    returned.
+    ``gain_db`` is the power sum of each cell's paths (see the module docstring). With ``num_map_paths = 0``
+    only the RadioMapSolver runs (a *gain-only* CKM): the CKM holds its ``gain_db`` and ``building``, no
+    per-path layer and no ``los`` (which is read off the paths), and no path set is returned.
 
     Input
     -----
@@ -81,32 +110,39 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
 
     Output
     ------
-    ckm : xarray.Dataset, the CKM contract, with solver timings in ``attrs["timings_s"]``
-    paths : xarray.Dataset, path set of the non-building cells; None when ``num_map_paths`` is 0
+    ckm : xarray.Dataset, the CKM contract, with solver timings in ``attrs["timings_s"]``, ``gain_source``
+        and the local ground's range ``ground_m_range``
+    paths : xarray.Dataset, path set of the non-building cells (``ue_z_m`` on the local ground); None when
+        ``num_map_paths`` is 0
     """
     timings = {}
     place_base_station(scene, bs_position_m, settings)
 
     start = time.perf_counter()
-    building = building_mask(scene, grid)
+    geometry = cell_geometry(scene, grid)
+    building = geometry.building
     timings["building_mask"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    gain_db = np.where(building, np.nan, gain_map_db(scene, grid, settings))
-    timings["radio_map_solver"] = time.perf_counter() - start
-
     rows, cols = np.nonzero(~building)
+    ground = geometry.ground_m[rows, cols]
     attrs = {"scene": scene_name, "frequency_hz": float(settings.frequency_hz),
              "bs_position_m": [float(v) for v in bs_position_m], "ray_tracing": settings.to_dict(),
-             "timings_s": timings, "num_ues": int(len(rows))}
+             "timings_s": timings, "num_ues": int(len(rows)),
+             "ground_m_range": [float(ground.min()), float(ground.max())] if len(rows) else []}
     if num_map_paths == 0:
+        start = time.perf_counter()
+        gain_db = np.where(building, np.nan, gain_map_db(scene, grid, settings, geometry.ground_m))
+        timings["radio_map_solver"] = time.perf_counter() - start
+        attrs["gain_source"] = "radio_map_solver: cell-area average at UE height over the local ground"
         return make_ckm(grid, {"gain_db": gain_db, "building": building}, attrs), None
 
     start = time.perf_counter()
-    paths = trace_paths(scene, grid.cell_centers_m()[rows, cols], settings, progress=progress)
+    paths = trace_paths(scene, grid.cell_centers_m(geometry.ground_m)[rows, cols], settings, progress=progress)
     timings["path_solver"] = time.perf_counter() - start
     paths = paths.assign_coords(ue_row=("ue", rows), ue_col=("ue", cols))
     paths.attrs.update(scene=scene_name, grid=grid.to_dict())
+    attrs["gain_source"] = "path_solver: power sum of the cell's paths at the UE"
+    gain_db = path_power_db(paths, grid)
     ckm = make_ckm(grid, {"gain_db": gain_db, "building": building, **path_layers(paths, grid, num_map_paths)},
                    attrs)
     return ckm, paths
