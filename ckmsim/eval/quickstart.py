@@ -42,7 +42,8 @@ from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
 from ckmsim.validation import check_fraction, is_whole_number
 
-#: Study-area centres of built-in scenes whose bounding-box centre is not a street location worth studying.
+#: Curated study-area centres, used when they qualify (:func:`ckmsim.scene.study_area.pick_study_area`);
+#: munich's keeps its published quickstart numbers comparable. Other scenes' areas are picked.
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
 #: Methods the quickstart can run: every single-transmitter baseline and the shipped E-SRResNet (x2 tasks
 #: only; :mod:`ckmsim.models.pretrained`), name -> factory of an unfitted Method. Those that reconstruct the
@@ -51,8 +52,9 @@ QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BAS
 #: Layers a prediction needs for the beam-selection score.
 BEAM_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
-GROUND_TRUTH_FORMAT = 3
-#: Height of the BS above the highest surface of the study area [m] ("rooftop height").
+GROUND_TRUTH_FORMAT = 4
+#: Height of the default BS above the highest surface around it [m] ("rooftop height"; see
+#: :func:`ckmsim.scene.study_area.default_bs_position_m`).
 BS_MAST_M = 2.0
 
 
@@ -122,23 +124,30 @@ def _check_out_dir(out: Path) -> None:
 
 
 def _study_geometry(scene, config: QuickstartConfig) -> tuple[Grid, tuple[float, float, float]]:
-    """The grid and BS position of the run (see :class:`QuickstartConfig`)."""
-    if config.center_m is not None:
-        center = config.center_m
-    elif config.bs_position_m is not None:
-        center = config.bs_position_m[:2]
-    elif config.scene in DEFAULT_CENTERS_M:
-        center = DEFAULT_CENTERS_M[config.scene]
+    """The grid and BS position of the run (see :class:`QuickstartConfig`).
+
+    An explicit ``center_m`` (or the BS's x, y) is used as given. Otherwise
+    :func:`ckmsim.scene.study_area.pick_study_area` picks the area by its open-cell fraction among windows
+    inside the scene (``DEFAULT_CENTERS_M`` first where it qualifies), shrinking the cells of scenes narrower
+    than the area, and refuses naming the scene when no window qualifies. The default BS stands above the
+    area's centre, ``BS_MAST_M`` over the highest surface around it
+    (:func:`ckmsim.scene.study_area.default_bs_position_m`).
+    """
+    from ckmsim.scene.study_area import default_bs_position_m, pick_study_area
+
+    explicit = config.center_m if config.center_m is not None else (
+        config.bs_position_m[:2] if config.bs_position_m is not None else None)
+    if explicit is not None:
+        grid = Grid(float(explicit[0]), float(explicit[1]), config.num_cells, config.num_cells,
+                    config.cell_size_m, config.ue_height_m)
+        check_grid_in_scene(scene, grid, config.scene)
     else:
-        bounds = scene_bounds(scene)
-        center = ((bounds.x_min + bounds.x_max) / 2, (bounds.y_min + bounds.y_max) / 2)
-    grid = Grid(float(center[0]), float(center[1]), config.num_cells, config.num_cells, config.cell_size_m,
-                config.ue_height_m)
-    check_grid_in_scene(scene, grid, config.scene)
+        grid = pick_study_area(scene, config.scene, config.num_cells, config.cell_size_m, config.ue_height_m,
+                               preferred_center_m=DEFAULT_CENTERS_M.get(config.scene)).grid
     if config.bs_position_m is not None:
         bs = tuple(float(v) for v in config.bs_position_m)
     else:
-        bs = (grid.center_x_m, grid.center_y_m, float(surface_height_m(scene, grid).max()) + BS_MAST_M)
+        bs = default_bs_position_m(scene, grid, BS_MAST_M)
     return grid, bs
 
 
