@@ -27,9 +27,17 @@ class Method(abc.ABC):
     ----------
     name : str
         Short registry name, e.g. ``"bicubic"``; written to the ``method`` attribute of each prediction.
+    downlink_pilot_overhead : float in [0, 1]
+        Share :math:`\\rho` of the downlink resources the method spends on pilots to serve a UE; every rate the
+        evaluator credits the method is :math:`(1-\\rho)` times what its decision earns. 0 (the default) for a
+        method that reads a map at the UE's position, which sends no pilot; a method that refines its CSI
+        with partial downlink pilots declares their share (e.g. LAD-CKM's 0.125,
+        :data:`ckmsim.link.map_csi.PARTIAL_PILOT_OVERHEAD`). The measurements a map is built from are not
+        downlink pilots of the served UE and are not charged here.
     """
 
     name: str = "method"
+    downlink_pilot_overhead: float = 0.0
 
     def fit(self, train=None, val=None) -> "Method":
         """Learn from training data; the base implementation learns nothing.

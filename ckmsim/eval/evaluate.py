@@ -8,6 +8,8 @@ map scores, beam-selection, link-adaptation and CSI-beamforming rates), its outp
 - **rate vs SNR**: the beams each map chose, re-scored at every transmit-power offset of ``snr_offsets_db``;
 - **rate vs number of BS antennas**: the whole beam-selection loop (true channels, codebook, each map's
   SCM-driven choice) for every ULA size of ``bs_antennas``;
+  both sweeps are over the study's test UEs (:mod:`ckmsim.eval.holdout`), every map's rate paying its
+  declared pilot overhead;
 - **rate vs map error**: every (method, task) as a point (gain RMSE, share of the perfect-CSI rate);
 - **AP deployment** (``[deployment]``): the study BS plus ``num_existing - 1`` random sites are deployed;
   each method predicts the channel-gain map of ``num_candidates`` random candidate sites from the task's
@@ -35,7 +37,7 @@ from ckmsim.eval.quickstart import QUICKSTART_METHODS, QuickstartConfig, StudyRu
     write_study_outputs
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
-from ckmsim.link.map_csi import PARTIAL_PILOT_OVERHEAD
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
@@ -96,7 +98,8 @@ class EvaluationConfig:
     codebook_oversampling: int = 1
     target_outage: float = 0.1
     num_ue_ant: int = 1
-    csi_pilot_overhead: float = PARTIAL_PILOT_OVERHEAD
+    calibration_block_cells: int = DEFAULT_BLOCK_CELLS
+    calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION
     bs_antennas: tuple[int, ...] = (8, 16, 32, 64, 128)
     snr_offsets_db: tuple[float, ...] = (-30.0, -20.0, -10.0, 0.0, 10.0)
     coded_ues: int = 0
@@ -120,7 +123,12 @@ class EvaluationConfig:
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        check_fraction(self.csi_pilot_overhead, "csi_pilot_overhead")
+        if not is_whole_number(self.calibration_block_cells, minimum=1):
+            raise CkmsimError("calibration_block_cells must be an integer >= 1. Received: "
+                              f"calibration_block_cells={self.calibration_block_cells!r}")
+        if check_fraction(self.calibration_fraction, "calibration_fraction") in (0.0, 1.0):
+            raise CkmsimError("calibration_fraction must be in (0, 1). Received: "
+                              f"calibration_fraction={self.calibration_fraction!r}")
         if not is_whole_number(self.coded_batch_size, minimum=1):
             raise CkmsimError("coded_batch_size must be a positive integer. Received: "
                               f"coded_batch_size={self.coded_batch_size!r}")
@@ -142,7 +150,8 @@ class EvaluationConfig:
                                 bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
                                 num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
                                 target_outage=self.target_outage, num_ue_ant=self.num_ue_ant,
-                                csi_pilot_overhead=self.csi_pilot_overhead, budget=self.budget,
+                                calibration_block_cells=self.calibration_block_cells,
+                                calibration_fraction=self.calibration_fraction, budget=self.budget,
                                 ray_tracing=replace(self.ray_tracing, seed=self.seed))
 
 
@@ -152,7 +161,8 @@ class EvaluationConfig:
 
 _TOP_KEYS = {"evaluate", "scenes", "tasks", "link", "ray_tracing", "deployment"}
 _EVALUATE_KEYS = {"name", "out", "seed", "methods"}
-_LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "num_ue_ant", "csi_pilot_overhead",
+_LINK_KEYS = {"num_bs_ant", "codebook_oversampling", "target_outage", "num_ue_ant", "calibration_block_cells",
+              "calibration_fraction",
               "bs_antennas", "snr_offsets_db",
               "coded_ues", "coded_codewords", "coded_mode", "coded_batch_size",
               "tx_power_dbm", "bandwidth_hz", "num_subcarriers", "noise_figure_db"}
@@ -213,36 +223,42 @@ def load_evaluation_config(path: str | Path, out: str | None = None) -> Evaluati
 # ----------------------------------------------------------------------------------------------------------
 
 def snr_sweep(run: StudyRun, offsets_db) -> dict:
-    """Mean rate of perfect CSI, the ground-truth map and every (method, task) at each transmit-power offset,
-    each map keeping the beams it chose (beam choice does not depend on the SNR)."""
-    scorer = run.scorer
-    channel_gains = np.abs(np.einsum("ukn,bn->ukb", scorer.channels, scorer.codebook.conj())) ** 2
-    chosen = {"ground_truth_map": scorer.rates(run.truth).beam}
-    chosen.update({f"{name} {task}": scorer.rates(prediction).beam
+    """Mean rate over the test UEs of perfect CSI, the ground-truth map and every (method, task) at each
+    transmit-power offset, each map keeping the beams it chose (beam choice does not depend on the SNR) and
+    paying its declared pilot overhead."""
+    scorer, test = run.scorer, run.test
+    # [num_test, num_subcarriers, num_beams]
+    channel_gains = np.abs(np.einsum("ukn,bn->ukb", scorer.channels[test], scorer.codebook.conj())) ** 2
+    chosen = {"ground_truth_map": (scorer.rates(run.truth).beam[test], 0.0)}
+    chosen.update({f"{name} {task}": (scorer.rates(prediction).beam[test], run.pilot_overheads[(name, task)])
                    for (name, task), prediction in run.predictions.items() if (name, task) in run.beam_rates})
     curves = {"perfect_csi": [], **{label: [] for label in chosen}}
     for offset_db in offsets_db:
-        # [num_ue, num_beams] rate of every beam at this transmit power
+        # [num_test, num_beams] rate of every beam at this transmit power
         rates = np.log2(1.0 + scorer.budget.snr_scale * 10 ** (offset_db / 10) * channel_gains).mean(axis=1)
         curves["perfect_csi"].append(float(rates.max(axis=1).mean()))
-        for label, beams in chosen.items():
-            curves[label].append(float(np.take_along_axis(rates, beams[:, None], axis=1).mean()))
-    return {"tx_power_dbm": [scorer.budget.tx_power_dbm + o for o in offsets_db], "mean_rate_bps_hz": curves}
+        for label, (beams, rho) in chosen.items():
+            curves[label].append(float((1.0 - rho) * np.take_along_axis(rates, beams[:, None], axis=1).mean()))
+    return {"tx_power_dbm": [scorer.budget.tx_power_dbm + o for o in offsets_db], "mean_rate_bps_hz": curves,
+            "ues": "test UEs"}
 
 
 def antenna_sweep(run: StudyRun, sizes, oversampling: int) -> dict:
-    """Mean rate of perfect CSI, the ground-truth map and every angle-predicting (method, task) for a BS ULA
-    of each size: true channels, codebook and each map's SCM-driven choice are rebuilt per size."""
+    """Mean rate over the test UEs of perfect CSI, the ground-truth map and every angle-predicting (method,
+    task) for a BS ULA of each size: true channels, codebook and each map's SCM-driven choice are rebuilt
+    per size; each map pays its declared pilot overhead."""
+    test = run.test
     curves = {"perfect_csi": [], "ground_truth_map": []}
     labels = [(name, task) for (name, task) in run.predictions if (name, task) in run.beam_rates]
     curves.update({f"{name} {task}": [] for name, task in labels})
     for num_ant in sizes:
         scorer = BeamSelectionScorer(run.paths, AntennaArray(num_cols=int(num_ant)), run.scorer.budget, oversampling)
-        curves["perfect_csi"].append(float(scorer.perfect_csi_rates().mean()))
-        curves["ground_truth_map"].append(float(scorer.rates(run.truth).rate_bps_hz.mean()))
+        curves["perfect_csi"].append(float(scorer.perfect_csi_rates()[test].mean()))
+        curves["ground_truth_map"].append(float(scorer.rates(run.truth).rate_bps_hz[test].mean()))
         for name, task in labels:
-            curves[f"{name} {task}"].append(float(scorer.rates(run.predictions[(name, task)]).rate_bps_hz.mean()))
-    return {"num_bs_ant": [int(n) for n in sizes], "mean_rate_bps_hz": curves}
+            rate = scorer.rates(run.predictions[(name, task)]).rate_bps_hz[test]
+            curves[f"{name} {task}"].append(float((1.0 - run.pilot_overheads[(name, task)]) * rate.mean()))
+    return {"num_bs_ant": [int(n) for n in sizes], "mean_rate_bps_hz": curves, "ues": "test UEs"}
 
 
 def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str, seed: int,
@@ -250,9 +266,11 @@ def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str,
     """MCS chosen from each map, BLER and goodput measured on the true coded link (5G LDPC + QAM).
 
     The BS serves each UE with its best codebook beam (as in link adaptation); the map predicts the effective
-    SNR :math:`P/N\,N_t\,g_\mathrm{map}` minus the study's calibrated back-off, which picks the MCS; the
-    true beamformed OFDM channel decides the BLER. ``num_ues`` UEs drawn at random (seeded) keep the
-    simulation affordable on a CPU. The genie picks the MCS from the true effective SNR (EESM).
+    SNR :math:`P/N\,N_t\,g_\mathrm{map}` minus the map's own calibrated back-off (fitted on the calibration
+    UEs, :mod:`ckmsim.eval.holdout`), which picks the MCS; the true beamformed OFDM channel decides the BLER.
+    ``num_ues`` UEs drawn at random (seeded) from the test UEs that no task measured (all test UEs if too
+    few) keep the simulation affordable on a CPU. The genie picks the MCS from the true effective SNR (EESM).
+    Goodputs pay each method's declared pilot overhead.
     ``batch_size`` codewords go through each compiled call (padded): with few UEs per MCS a smaller batch
     wastes less on padding and compiles faster (each MCS compiles once per batch size).
     """
@@ -261,7 +279,11 @@ def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str,
 
     scorer = run.scorer
     rng = np.random.default_rng([seed, 23])
-    picked = np.sort(rng.choice(len(scorer.beam_rates), size=min(num_ues, len(scorer.beam_rates)), replace=False))
+    unmeasured = run.test.copy()
+    for sets in run.ue_sets.values():
+        unmeasured &= sets.held_out
+    pool = np.flatnonzero(unmeasured if unmeasured.sum() >= num_ues else run.test)
+    picked = np.sort(rng.choice(pool, size=min(num_ues, len(pool)), replace=False))
     best_beams = scorer.beam_rates.argmax(axis=1)[picked]
     h_eff = beamformed_channels(scorer.channels[picked], scorer.codebook[best_beams])
     coded = CodedLinkScorer(h_eff, scorer.budget.snr_scale, num_codewords=num_codewords, seed=seed, mode=mode,
@@ -273,12 +295,18 @@ def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str,
                 "mcs_mean": float(score.mcs.mean()),
                 "fraction_of_genie": float(score.goodput_bps_hz.mean() / max(genie.goodput_bps_hz.mean(), 1e-12))}
 
-    def of_map(ckm) -> dict:
-        return summary(coded.score(map_snr_db(scorer, ckm)[picked] - run.adaptation.margin_db))
+    def of_map(ckm, margin_db: float, rho: float = 0.0) -> dict:
+        entry = summary(coded.score(map_snr_db(scorer, ckm)[picked] - margin_db))
+        entry["goodput_mean_bps_hz"] *= 1.0 - rho
+        entry["fraction_of_genie"] *= 1.0 - rho
+        return {**entry, "margin_db": float(margin_db), "pilot_overhead": float(rho)}
 
-    return {"num_ues": int(len(picked)), "num_codewords": int(num_codewords), "margin_db": run.adaptation.margin_db,
-            "references": {"genie": summary(genie), "ground_truth_map": of_map(run.truth)},
-            "methods": {f"{name} {task}": of_map(prediction) for (name, task), prediction in run.predictions.items()}}
+    truth_margin = run.truth_adaptation().margin_db
+    return {"num_ues": int(len(picked)), "num_codewords": int(num_codewords), "margin_db": truth_margin,
+            "ues": "test UEs no task measured" if unmeasured.sum() >= num_ues else "test UEs",
+            "references": {"genie": summary(genie), "ground_truth_map": of_map(run.truth, truth_margin)},
+            "methods": {f"{name} {task}": of_map(prediction, run.margins_db[(name, task)], run.pilot_overheads[(name, task)])
+                        for (name, task), prediction in run.predictions.items()}}
 
 
 # ----------------------------------------------------------------------------------------------------------

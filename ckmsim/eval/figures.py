@@ -78,35 +78,43 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
     plt.close(fig)
 
 
-def plot_rate_cdfs(path: Path, perfect, ground_truth_map, rates: dict, title: str = "",
-                   references: dict | None = None) -> None:
-    """CDF of per-UE rates for the references and every (method, task); ``references`` adds map-free ones
-    (label -> rates, e.g. beam sweep, random beam), drawn in grey."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    curves = [("perfect CSI", perfect, dict(color="k", lw=2)),
-              ("ground-truth map", ground_truth_map, dict(color="k", ls="--", lw=1.5))]
-    curves += [(label, values, dict(color="0.5", ls=(":", "-.")[index % 2], lw=1.5))
-               for index, (label, values) in enumerate((references or {}).items())]
-    for label, values, style in curves:
-        ax.plot(*empirical_cdf(values), label=label, **style)
-    for (name, task), values in rates.items():
-        ax.plot(*empirical_cdf(values), label=f"{name} {task}", lw=1)
-    ax.set_xlabel("achievable rate [bit/s/Hz]")
-    ax.set_ylabel("CDF over UEs")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    ax.set_title(title, fontsize=10)
+def plot_rate_cdfs(path: Path, panels: dict, title: str = "", bound_label: str = "perfect CSI") -> None:
+    """CDFs of per-UE rates, one panel per task, each over that task's own UEs.
+
+    ``panels`` maps a panel title (a task) to ``(bound, ground_truth_map, references, methods)``: the score's
+    own bound and the ground-truth map's rates ``[n]``, map-free references (label -> ``[n]``, grey) and the
+    task's methods (label -> ``[n]``), all over the same ``n`` UEs.
+    """
+    num = max(1, len(panels))
+    fig, axes = plt.subplots(1, num, figsize=(5.2 * num, 4.4), squeeze=False, sharey=True)
+    for ax, (panel, (bound, ground_truth_map, references, methods)) in zip(axes[0], panels.items()):
+        curves = [(bound_label, bound, dict(color="k", lw=2)),
+                  ("ground-truth map", ground_truth_map, dict(color="k", ls="--", lw=1.5))]
+        curves += [(label, values, dict(color="0.5", ls=(":", "-.")[index % 2], lw=1.5))
+                   for index, (label, values) in enumerate((references or {}).items())]
+        curves += [(label, values, dict(lw=1)) for label, values in methods.items()]
+        for label, values, style in curves:
+            if len(values):
+                ax.plot(*empirical_cdf(values), label=label, **style)
+        ax.set_xlabel("achievable rate [bit/s/Hz]")
+        ax.set_title(f"{panel} ({len(bound)} UEs)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    axes[0, 0].set_ylabel("CDF over UEs")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_figures(out: Path, truth, observations: dict, predictions: dict, perfect, rate_scores: dict) -> list[Path]:
+def write_figures(out: Path, truth, observations: dict, predictions: dict, rate_scores: dict,
+                  held_out: dict) -> list[Path]:
     """Write ``maps_<task>.png`` per task and one rate CDF per rate score; returns the paths written.
 
-    ``rate_scores`` maps a score name (``"beam selection"``) to ``(ground-truth-map rates [num_ue],
-    {(method, task): rates [num_ue]})``, optionally followed by the score's own perfect-CSI rates
-    (``perfect`` otherwise) and a dict of map-free references (label -> rates); its figure is
+    ``rate_scores`` maps a score name (``"beam selection"``) to ``(bound, ground_truth_map, references,
+    rates)``: the score's own bound and the ground-truth map's rates ``[num_ue]``, map-free references (label
+    -> ``[num_ue]``) and ``{(method, task): [num_ue]}``. ``held_out`` maps each task to its ``[num_ue]`` bool
+    headline UEs (test UEs the task did not measure), over which each task's panel is drawn. The figure is
     ``rate_cdf_<name in lower case with underscores>.png``.
     """
     written = []
@@ -115,13 +123,22 @@ def write_figures(out: Path, truth, observations: dict, predictions: dict, perfe
         path = out / f"maps_{task}.png"
         plot_task_maps(path, truth, observation, per_task)
         written.append(path)
-    for score, (ground_truth_rates, rates, *own) in rate_scores.items():
+    for score, (bound, ground_truth_rates, references, rates) in rate_scores.items():
         path = out / f"rate_cdf_{score.replace(' ', '_').lower()}.png"
-        score_perfect = own[0] if own else perfect
-        plot_rate_cdfs(path, score_perfect, ground_truth_rates, rates, title=f"rate with {score} from the map",
-                       references=own[1] if len(own) > 1 else None)
+        panels = {}
+        for task, mask in held_out.items():
+            methods = {name: values[mask] for (name, t), values in rates.items() if t == task}
+            panels[f"task {task}, test UEs it did not measure"] = (
+                bound[mask], ground_truth_rates[mask], {k: v[mask] for k, v in (references or {}).items()}, methods)
+        plot_rate_cdfs(path, panels, title=f"rate with {score} from the map (pilots paid)",
+                       bound_label=BOUND_LABELS.get(score, "perfect CSI"))
         written.append(path)
     return written
+
+
+#: Legend label of each rate score's own bound.
+BOUND_LABELS = {"beam selection": "perfect CSI (best DFT beam)", "link adaptation": "perfect CSI (best DFT beam)",
+                "SCM precoding": "perfect CSI eigen-beamforming (MRT)", "CSI beamforming": "perfect CSI (best DFT pair)"}
 
 
 def plot_sweep(path: Path, x, curves: dict, xlabel: str, title: str, log_x: bool = False) -> None:
@@ -168,7 +185,7 @@ def plot_rate_vs_map_error(path: Path, studies: list[dict]) -> None:
     ax.scatter([], [], color="C2", s=10, label="CSI beamforming")
     ax.set_xscale("log")
     ax.set_xlabel("gain RMSE over covered cells [dB]")
-    ax.set_ylabel("% of the perfect-CSI rate")
+    ax.set_ylabel("% of the score's own perfect-CSI bound\n(test UEs the task did not measure)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -22,18 +22,18 @@ from ckmsim.baselines.least_squares import LEAST_SQUARES
 from ckmsim.baselines.model_based import MODEL_BASED
 from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
-from ckmsim.link.adaptation import RateAdaptationScorer, calibrate_margin_db
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
+from ckmsim.eval.scoring import StudyScorers, UeSets, summarize_reference
+from ckmsim.link.adaptation import RateAdaptationScorer
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.csi_beamforming import sweep_overhead
-from ckmsim.link.map_csi import PARTIAL_PILOT_OVERHEAD, MapCsiBeamformingScorer
-from ckmsim.link.precoding import SCMPrecodingScorer
+from ckmsim.link.map_csi import MapCsiBeamformingScorer
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import read_ckm, write_ckm
 from ckmsim.maps.degrade import Degradation, Subsample
 from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
-from ckmsim.metrics.rate_metrics import rate_summary
 from ckmsim.metrics.regions import region_masks, region_scores
 from ckmsim.models.pretrained import pretrained_esrresnet
 from ckmsim.scene.geometry import surface_height_m
@@ -49,8 +49,6 @@ DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
 #: only; :mod:`ckmsim.models.pretrained`), name -> factory of an unfitted Method. Those that reconstruct the
 #: per-path layers get every rate score; gain-only ones (model-based) get the link-adaptation score.
 QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet}
-#: Layers a prediction needs for the beam-selection score.
-BEAM_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg")
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 4
 #: Height of the default BS above the highest surface around it [m] ("rooftop height"; see
@@ -69,7 +67,13 @@ class QuickstartConfig:
     CSI beamforming (:mod:`ckmsim.link.map_csi`): ``num_ue_ant`` is the UE's half-wavelength ULA (1, the
     default, is LAD-CKM's and the dataset CSI's single-antenna UE, whose true CSI the beam-selection scorer
     already holds; more antennas also use the maps' ``aod_*`` layers, at the cost of the MIMO CSI of every
-    ray-traced path); ``csi_pilot_overhead`` is the :math:`\\rho` charged to every map-driven choice.
+    ray-traced path). No pilot overhead is configured: every method's rates pay the downlink pilot overhead
+    it declares (``Method.downlink_pilot_overhead``, 0 for a map read at the UE's position).
+
+    Fair scores (:mod:`ckmsim.eval.holdout`): the UEs are split once into calibration and test UEs by square
+    blocks of ``calibration_block_cells`` cells, ``calibration_fraction`` of the blocks (seeded by ``seed``)
+    calibrating each map's own link-adaptation margin (``target_outage`` on the calibration UEs the task did
+    not measure); every reported rate is over test UEs, the headline over those the task did not measure.
     """
 
     scene: str = "munich"
@@ -88,7 +92,8 @@ class QuickstartConfig:
     codebook_oversampling: int = 1
     target_outage: float = 0.1
     num_ue_ant: int = 1
-    csi_pilot_overhead: float = PARTIAL_PILOT_OVERHEAD
+    calibration_block_cells: int = DEFAULT_BLOCK_CELLS
+    calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION
     budget: LinkBudget = field(default_factory=LinkBudget)
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
 
@@ -102,7 +107,12 @@ class QuickstartConfig:
             raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        check_fraction(self.csi_pilot_overhead, "csi_pilot_overhead")
+        if not is_whole_number(self.calibration_block_cells, minimum=1):
+            raise CkmsimError("calibration_block_cells must be an integer >= 1. Received: "
+                              f"calibration_block_cells={self.calibration_block_cells!r}")
+        if not (check_fraction(self.calibration_fraction, "calibration_fraction") not in (0.0, 1.0)):
+            raise CkmsimError("calibration_fraction must be in (0, 1): both the calibration and the test set need "
+                              f"UEs. Received: calibration_fraction={self.calibration_fraction!r}")
         self.degradations()  # fails early, naming the bad task
 
     def degradations(self) -> list[Degradation]:
@@ -185,43 +195,29 @@ def load_or_trace_ground_truth(scene, config: QuickstartConfig, grid: Grid, bs, 
 
 
 def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Dataset, regions: dict,
-                   scorer: BeamSelectionScorer, adaptation: RateAdaptationScorer, truth_scm: np.ndarray,
-                   perfect: np.ndarray, csi: MapCsiBeamformingScorer
-                   ) -> tuple[dict, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """One entry of ``results.json["methods"]`` and the per-UE rates behind it: beam selection (None for a
-    gain-only method, whose ``rate`` entry is None too), link adaptation and CSI beamforming (None, and
-    ``rate_csi_beamforming`` None, for a map without the layers of :func:`ckmsim.link.map_csi.required_layers`).
+                   scorers: StudyScorers, sets: UeSets, truth_scm: np.ndarray, pilot_overhead: float):
+    """One entry of ``results.json["methods"]`` and the per-UE :class:`~ckmsim.eval.scoring.MethodScore`
+    behind it (rates over every scored UE, pilots paid; the record's summaries are over the task's UE sets).
 
-    ``rate_csi_beamforming``'s share of perfect CSI is that of CSI beamforming with the true CSI (the
-    ``perfect_csi_beamforming`` reference), not of the single-antenna beam selection's ``perfect_csi``."""
+    Rate entries (:meth:`~ckmsim.eval.scoring.StudyScorers.method_rate_records`): the headline over the test
+    UEs the task did not measure, ``all_test_ues`` beside it; ``rate`` (beam selection), ``rate_precoding``
+    and ``rate_csi_beamforming`` are None for a gain-only method (and the last for a map without the layers
+    of :func:`ckmsim.link.map_csi.required_layers`). Shares are of each score's own bound."""
     scores = map_scores(prediction, truth)
     # Cells no ray reaches sit at the -250 dB floor and dominate a dB RMSE; the score over covered cells
     # says how well the method does where there is signal.
     covered = ~truth["building"].values & (truth["gain_db"].values > truth.attrs["gain_floor_db"])
     scores["covered_gain_rmse_db"] = map_scores(prediction, truth, region=covered)["gain_rmse_db"]
-    adapted = adaptation.rates(prediction)
     # The same scores per region of the truth: LoS, NLoS and the band around their boundary (where maps err
     # most) tell apart methods that tie on the whole map.
     by_region = region_scores(prediction, truth, regions)
-    record = {"name": name, "task": task, "map": scores, "map_by_region": by_region, "rate": None,
-              "rate_adaptation": {**rate_summary(adapted.rate_bps_hz, perfect),
-                                  "outage_fraction": float(np.mean(adapted.outage))},
-              "rate_csi_beamforming": None}
-    if not all(layer in prediction for layer in BEAM_LAYERS):
-        return record, None, adapted.rate_bps_hz, None
-    link = scorer.rates(prediction)
-    scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(link.scm, truth_scm)))
-    record["rate"] = rate_summary(link.rate_bps_hz, perfect)
-    # SCM-based precoding: the principal eigenvector of the predicted SCM, not restricted to the codebook.
-    record["rate_precoding"] = rate_summary(SCMPrecodingScorer(scorer).rates(prediction).rate_bps_hz, perfect)
-    if not csi.can_score(prediction):
-        return record, link.rate_bps_hz, adapted.rate_bps_hz, None
-    # LAD-CKM eqs. (10)-(11): the pair chosen on the map's CSI, the rate on the true CSI, pilots paid
-    csi_score = csi.rates(prediction)
-    record["rate_csi_beamforming"] = {**rate_summary(csi_score.rate_bps_hz, csi.scorer.perfect_csi_rates()),
-                                      "pilot_overhead": csi.pilot_overhead,
-                                      "gain_loss_db_mean": float(np.mean(csi_score.gain_loss_db))}
-    return record, link.rate_bps_hz, adapted.rate_bps_hz, csi_score.rate_bps_hz
+    score = scorers.score(prediction, sets, pilot_overhead)
+    if score.scm is not None:
+        scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(score.scm[sets.held_out],
+                                                                        truth_scm[sets.held_out])))
+    record = {"name": name, "task": task, "map": scores, "map_by_region": by_region,
+              **scorers.method_rate_records(score, sets)}
+    return record, score
 
 
 @dataclass
@@ -232,15 +228,40 @@ class StudyRun:
     results: dict
     truth: xr.Dataset
     paths: xr.Dataset
-    scorer: BeamSelectionScorer
-    adaptation: RateAdaptationScorer
+    scorers: StudyScorers
     observations: dict = field(default_factory=dict)
     predictions: dict = field(default_factory=dict)
+    #: (method, task) -> per-UE rates ``[num_ue]`` over every scored UE, the method's pilots paid
     beam_rates: dict = field(default_factory=dict)
+    precoding_rates: dict = field(default_factory=dict)
     adapted_rates: dict = field(default_factory=dict)
-    reference_rates: dict = field(default_factory=dict)
-    csi: MapCsiBeamformingScorer | None = None
     csi_rates: dict = field(default_factory=dict)
+    #: (method, task) -> the method's own link-adaptation margin [dB] and declared pilot overhead
+    margins_db: dict = field(default_factory=dict)
+    pilot_overheads: dict = field(default_factory=dict)
+    #: task -> UeSets (test, held-out = test UEs not measured by the task, calibration)
+    ue_sets: dict = field(default_factory=dict)
+    #: reference name -> per-UE rates ``[num_ue]``
+    reference_rates: dict = field(default_factory=dict)
+
+    @property
+    def scorer(self) -> BeamSelectionScorer:
+        """The beam-selection scorer (true channels, codebook, budget of the UEs)."""
+        return self.scorers.beam
+
+    @property
+    def csi(self) -> MapCsiBeamformingScorer:
+        """The CSI-beamforming scorer."""
+        return self.scorers.csi
+
+    @property
+    def test(self) -> np.ndarray:
+        """``[num_ue]`` bool: the test UEs (every reported rate is over them)."""
+        return self.scorers.split.test
+
+    def truth_adaptation(self) -> RateAdaptationScorer:
+        """Link adaptation of the ground-truth map with its margin calibrated on the calibration UEs."""
+        return self.scorers.adaptation_scorer(self.truth, self.scorers.ue_sets(None))
 
 
 def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> StudyRun:
@@ -265,33 +286,21 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
 
     t0 = time.perf_counter()
     array = AntennaArray(num_cols=config.num_bs_ant)
-    scorer = BeamSelectionScorer(paths, array, config.budget, config.codebook_oversampling)
-    perfect = scorer.perfect_csi_rates()
-    truth_link = scorer.rates(truth)
-    truth_scm = truth_link.scm
-    adaptation = RateAdaptationScorer(scorer, calibrate_margin_db(scorer, truth, config.target_outage))
-    truth_adapted = adaptation.rates(truth)
-    regions = region_masks(truth)
-    link_setup_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
     # CSI beamforming (LAD-CKM eqs. (10)-(11)) on the same UEs and BS array, with a UE ULA
     ue_array = AntennaArray(num_cols=config.num_ue_ant)
-    csi = MapCsiBeamformingScorer.from_beam_selection(scorer, ue_array, truth.attrs["frequency_hz"],
-                                                      config.codebook_oversampling, config.csi_pilot_overhead)
-    csi_references = {"perfect_csi_beamforming": csi.scorer.perfect_csi_rates(),
-                      "beam_sweep": csi.scorer.beam_sweep_rates(),
-                      "random_beam": csi.scorer.random_beam_rates(config.seed),
-                      "ground_truth_map_csi_beamforming": csi.rates(truth).rate_bps_hz}
-    csi_setup_s = time.perf_counter() - t0
-    csi_perfect_mean = csi_references["perfect_csi_beamforming"].mean()
-    log(f"CSI beamforming ({ue_array.num_ant}-antenna UE, {csi.scorer.num_pairs} beam pairs, rho "
-        f"{csi.pilot_overhead:g}) set up in {csi_setup_s:.1f} s; % of perfect CSI: " + ", ".join(
-            f"{label} {100 * csi_references[key].mean() / csi_perfect_mean:.1f} %" for key, label in
-            (("ground_truth_map_csi_beamforming", "ground-truth map"), ("beam_sweep", "beam sweep"),
-             ("random_beam", "random beam"))))
-    run = StudyRun(results={}, truth=truth, paths=paths, scorer=scorer, adaptation=adaptation, csi=csi,
-                   reference_rates={"perfect_csi": perfect, "ground_truth_map": truth_link.rate_bps_hz,
-                                    "ground_truth_map_adaptation": truth_adapted.rate_bps_hz, **csi_references})
+    scorers = StudyScorers(paths, truth.attrs["frequency_hz"], array, ue_array, config.budget,
+                           config.codebook_oversampling, config.target_outage, config.calibration_block_cells,
+                           config.calibration_fraction, config.seed)
+    scorer, csi, split = scorers.beam, scorers.csi, scorers.split
+    perfect = scorer.perfect_csi_rates()
+    references, truth_score = scorers.references(truth, config.seed)
+    regions = region_masks(truth)
+    link_setup_s = time.perf_counter() - t0
+    log(f"{scorers.num_ues} scored UEs: {int(split.calibration.sum())} calibrate the link-adaptation margins "
+        f"({split.to_dict()['num_calibration_blocks']} blocks of {split.block_cells} x {split.block_cells} cells), "
+        f"{int(split.test.sum())} are scored; ground-truth map margin {truth_score.margin_db:.1f} dB")
+    run = StudyRun(results={}, truth=truth, paths=paths, scorers=scorers,
+                   reference_rates={name: rates for name, (rates, _) in references.items()})
 
     records, skipped = [], []
     t0 = time.perf_counter()
@@ -299,6 +308,9 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
         observation = degradation(truth)
         task = observation.task
         run.observations[task] = observation
+        sets = run.ue_sets[task] = scorers.ue_sets(observation)
+        log(f"  {task}: {int(sets.held_out.sum())} of the {int(sets.test.sum())} test UEs are not measured "
+            f"(the headline); margins calibrated on {int(sets.calibration.sum())} UEs")
         for name in config.methods:
             method = QUICKSTART_METHODS[name]()
             reason = method.unsupported_reason(observation)
@@ -307,23 +319,29 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                 log(f"  {task:6s} {name:16s} skipped: {reason}")
                 continue
             prediction = method.fit().predict(observation)
-            record, rate, run.adapted_rates[(name, task)], csi_rate = _method_record(
-                name, task, prediction, truth, regions, scorer, adaptation, truth_scm, perfect, csi)
+            rho = float(getattr(method, "downlink_pilot_overhead", 0.0))
+            record, score = _method_record(name, task, prediction, truth, regions, scorers, sets, truth_score.scm, rho)
             records.append(record)
-            if rate is not None:
-                run.beam_rates[(name, task)] = rate
-            if csi_rate is not None:
-                run.csi_rates[(name, task)] = csi_rate
-            run.predictions[(name, task)] = prediction
-            beam = ("n/a (no angles)" if record["rate"] is None
-                    else f"{100 * record['rate']['fraction_of_perfect_csi']:.1f} %")
-            csi_share = ("" if record["rate_csi_beamforming"] is None else
-                         f", CSI beamforming {100 * record['rate_csi_beamforming']['fraction_of_perfect_csi']:.1f} %")
-            log(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; "
-                f"% of perfect CSI: beam selection {beam}, link adaptation "
-                f"{100 * record['rate_adaptation']['fraction_of_perfect_csi']:.1f} %{csi_share}")
+            key = (name, task)
+            run.adapted_rates[key], run.margins_db[key], run.pilot_overheads[key] = score.adaptation, score.margin_db, rho
+            for store, rates in ((run.beam_rates, score.beam), (run.precoding_rates, score.precoding),
+                                 (run.csi_rates, score.csi)):
+                if rates is not None:
+                    store[key] = rates
+            run.predictions[key] = prediction
+            shares = [("beam selection", record["rate"]), ("precoding", record["rate_precoding"]),
+                      ("link adaptation", record["rate_adaptation"]), ("CSI beamforming", record["rate_csi_beamforming"])]
+            log(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; % of own bound: " + ", ".join(
+                f"{label} {100 * entry['fraction_of_perfect_csi']:.1f}" for label, entry in shares if entry is not None)
+                + f" (margin {score.margin_db:.1f} dB, rho {rho:g})")
     methods_s = time.perf_counter() - t0
 
+    extras = {"ground_truth_map_adaptation": {"outage_fraction": truth_score.outage.astype(float)}}
+    reference_records = {name: summarize_reference(rates, bound, split.test, run.ue_sets, extras.get(name))
+                         for name, (rates, bound) in references.items()}
+    for entry in (reference_records["ground_truth_map_adaptation"],
+                  *reference_records["ground_truth_map_adaptation"]["by_task"].values()):
+        entry["margin_db"] = truth_score.margin_db
     run.results = {
         "ckmsim_version": __version__,
         "scene": config.scene,
@@ -334,36 +352,40 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
                  "codebook": {"type": "DFT", "oversampling": config.codebook_oversampling,
                               "num_beams": int(scorer.codebook.shape[0])},
                  "budget": config.budget.to_dict(), "num_ues": int(len(perfect)),
-                 "rate": "mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced channel",
+                 "ue_split": split.to_dict(),
+                 "headline": "test UEs the task did not measure (all test UEs beside it, in all_test_ues); "
+                             "references: all test UEs, and per task (by_task) that task's headline UEs",
+                 "rate": "(1 - rho) mean over subcarriers of log2(1 + SNR |f^H h_k|^2) on the true ray-traced "
+                         "channel, rho the method's declared downlink pilot overhead",
+                 "bounds": {"beam selection": "perfect_csi: best DFT beam chosen on the true channel",
+                            "precoding": "perfect_csi_precoding: eigen-beamforming (MRT) with the true channel "
+                                         "on every subcarrier, no codebook",
+                            "link adaptation": "perfect_csi: the best DFT beam's rate",
+                            "CSI beamforming": "perfect_csi_beamforming: best DFT pair chosen on the true CSI"},
                  "rate_adaptation": "best beam; rate log2(1 + SNR N g_map 10^(-margin/10)) chosen from the map, "
                                     "0 when above the true channel's rate",
-                 "adaptation_margin_db": adaptation.margin_db,
-                 "adaptation_margin": f"calibrated so that the ground-truth map's outage is {config.target_outage:.0%}",
+                 "adaptation_margin": f"each map's own, calibrated so that its outage on the calibration UEs "
+                                      f"(not measured by the task) is {config.target_outage:.0%}",
+                 "adaptation_margin_db": truth_score.margin_db,
                  "csi_beamforming": {
                      "ue_array": {"type": "ULA", "num_ant": ue_array.num_ant,
                                   "spacing_wavelengths": ue_array.spacing_wavelengths},
-                     "num_pairs": csi.scorer.num_pairs, "pilot_overhead": csi.pilot_overhead,
+                     "num_pairs": csi.scorer.num_pairs,
                      "beam_sweep_overhead": sweep_overhead(csi.scorer.num_pairs),
                      "rate": "(1 - rho) mean over subcarriers of log2(1 + SNR |w^H H_k f|^2) on the true MIMO-OFDM "
-                             "channel, (f, w) the DFT pair with the largest predicted gain (LAD-CKM eqs. 10-11)",
+                             "channel, (f, w) the DFT pair with the largest predicted gain (LAD-CKM eqs. 10-11), "
+                             "rho the method's declared downlink pilot overhead",
                      "map_csi": "L map paths per cell: sqrt(gain), phase -2 pi (f_c + f) toa, BS response at the "
                                 "AoA, UE response at the AoD"}},
-        "references": {"perfect_csi": rate_summary(perfect, perfect),
-                       "ground_truth_map": rate_summary(truth_link.rate_bps_hz, perfect),
-                       "ground_truth_map_precoding": rate_summary(
-                           SCMPrecodingScorer(scorer).rates(truth).rate_bps_hz, perfect),
-                       "ground_truth_map_adaptation": {**rate_summary(truth_adapted.rate_bps_hz, perfect),
-                                                       "outage_fraction": float(np.mean(truth_adapted.outage))},
-                       # CSI beamforming: shares of perfect CSI with the UE array and both codebooks
-                       **{name: rate_summary(rates, csi_references["perfect_csi_beamforming"])
-                          for name, rates in csi_references.items()}},
+        "references": reference_records,
         "methods": records,
         "skipped": skipped,
         "config": {"seed": config.seed, "tasks": [d.to_config() for d in config.degradations()],
-                   "methods": list(config.methods), "num_map_paths": config.num_map_paths},
+                   "methods": list(config.methods), "num_map_paths": config.num_map_paths,
+                   "target_outage": config.target_outage, "calibration_block_cells": config.calibration_block_cells,
+                   "calibration_fraction": config.calibration_fraction},
         "timings_s": {"ground_truth": ray_tracing_s, "ground_truth_from_cache": cached,
                       "solver_calls": truth.attrs.get("timings_s", {}), "link_setup": link_setup_s,
-                      "csi_beamforming_setup": csi_setup_s,
                       "methods_and_scores": methods_s, "total": time.perf_counter() - started},
     }
     return run
@@ -374,14 +396,18 @@ def write_study_outputs(run: StudyRun, out: Path, title: str = "ckmsim quickstar
     from ckmsim.eval.figures import write_figures
     from ckmsim.eval.report import write_report
 
-    references = run.reference_rates
-    write_figures(out, run.truth, run.observations, run.predictions, references["perfect_csi"],
-                  {"beam selection": (references["ground_truth_map"], run.beam_rates),
-                   "link adaptation": (references["ground_truth_map_adaptation"], run.adapted_rates),
-                   "CSI beamforming": (references["ground_truth_map_csi_beamforming"], run.csi_rates,
-                                       references["perfect_csi_beamforming"],
+    references, bounds = run.reference_rates, run.scorers.bounds
+    write_figures(out, run.truth, run.observations, run.predictions,
+                  {"beam selection": (bounds["beam"], references["ground_truth_map"], None, run.beam_rates),
+                   "SCM precoding": (bounds["precoding"], references["ground_truth_map_precoding"],
+                                     {"perfect statistics (wideband eigenvector)":
+                                      references["perfect_statistics_precoding"]}, run.precoding_rates),
+                   "link adaptation": (bounds["adaptation"], references["ground_truth_map_adaptation"], None,
+                                       run.adapted_rates),
+                   "CSI beamforming": (bounds["csi"], references["ground_truth_map_csi_beamforming"],
                                        {"beam sweep": references["beam_sweep"],
-                                        "random beam": references["random_beam"]})})
+                                        "random beam": references["random_beam"]}, run.csi_rates)},
+                  {task: sets.held_out for task, sets in run.ue_sets.items()})
     (out / "results.json").write_text(json.dumps(run.results, indent=2, default=json_default))
     write_report(out, run.results, title)
 

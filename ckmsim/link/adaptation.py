@@ -15,9 +15,13 @@ counterpart of MCS selection with a coded link.
 
 A gain map describes the large-scale channel (the RadioMapSolver averages over the cell), while the link
 sees the small-scale channel at the UE's position behind a codebook beam, which may be 10 dB or more away.
-Even the ground-truth map therefore needs a back-off; :func:`calibrate_margin_db` sets it the way an operator
-would, once, on the true map: the smallest margin that keeps the true map's outage at a target (10 %).
-Every method is then scored with that same margin.
+Every map therefore needs a back-off, and each map its own: a map that errs by 10 dB needs a larger one than
+the ground truth. :func:`calibrate_margin_db` sets it the way an operator's outer-loop link adaptation would,
+from outcomes it has seen: the smallest margin that keeps the map's outage at a target (10 %) on a set of
+*calibration* UEs. Fairness needs those UEs disjoint from the UEs that are scored (``ues``): a margin fitted
+on the scored UEs themselves would read their true channels. The evaluator (:mod:`ckmsim.eval.holdout`)
+splits the UEs into calibration and test sets by seeded spatial blocks, calibrates every method's margin on
+its own predictions at the calibration UEs it did not measure and scores only the test UEs.
 """
 
 from __future__ import annotations
@@ -61,19 +65,37 @@ def map_snr_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset) -> np.ndarray:
     return 10.0 * np.log10(beam_scorer.budget.snr_scale * beam_scorer.array.num_ant) + gain_db
 
 
-def calibrate_margin_db(beam_scorer: BeamSelectionScorer, truth_ckm: xr.Dataset, target_outage: float = 0.1) -> float:
-    """Smallest back-off [dB] with which the true map's rate choices fail on at most ``target_outage`` of
-    the UEs.
+def calibrate_margin_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset, target_outage: float = 0.1,
+                        ues: np.ndarray | None = None) -> float:
+    """Smallest back-off [dB] with which ``ckm``'s rate choices fail on at most ``target_outage`` of the
+    calibration UEs ``ues``.
 
     A UE is in outage when :math:`\log_2(1 + \mathrm{SNR}_\mathrm{map} 10^{-m/10}) > C`, i.e. when
     :math:`m < 10\log_{10}\mathrm{SNR}_\mathrm{map} - 10\log_{10}(2^C - 1)`; the margin is the
-    ``1 - target_outage`` quantile of that right-hand side over the UEs, and never negative.
+    ``1 - target_outage`` quantile of that right-hand side over the calibration UEs, and never negative.
+    Only the calibration UEs' map values and true rates are read, so the margin says nothing about the others.
+
+    Input
+    -----
+    beam_scorer : BeamSelectionScorer — the UEs, their true best-beam rate :math:`C`
+    ckm : CKM with ``gain_db`` — the map whose margin is calibrated (a method's own prediction)
+    target_outage : float in (0, 1)
+    ues : [num_ue] bool mask or int indices of the calibration UEs, or None (every UE: only for a map that
+        is then scored on other UEs or scenes)
     """
     if not (is_finite_number(target_outage) and 0.0 < target_outage < 1.0):
         raise CkmsimError(f"target_outage must be in (0, 1). Received: target_outage={target_outage!r}")
-    capacity = beam_scorer.perfect_csi_rates()
+    num_ue = len(beam_scorer.perfect_csi_rates())
+    chosen = np.arange(num_ue) if ues is None else np.asarray(ues)
+    if chosen.dtype == bool:
+        if chosen.shape != (num_ue,):
+            raise CkmsimError(f"ues must be a [{num_ue}] bool mask or UE indices. Received: ues.shape={chosen.shape}")
+        chosen = np.flatnonzero(chosen)
+    if chosen.size == 0:
+        raise CkmsimError("ues selects no calibration UE: a margin needs at least one")
+    capacity = beam_scorer.perfect_csi_rates()[chosen]
     with np.errstate(divide="ignore"):
-        needed_db = map_snr_db(beam_scorer, truth_ckm) - 10.0 * np.log10(np.expm1(capacity * np.log(2.0)))
+        needed_db = map_snr_db(beam_scorer, ckm)[chosen] - 10.0 * np.log10(np.expm1(capacity * np.log(2.0)))
     return float(max(0.0, np.quantile(needed_db, 1.0 - target_outage)))
 
 
@@ -94,6 +116,16 @@ class RateAdaptationScorer:
         self.margin_db = float(margin_db)
         self.beam_scorer = beam_scorer
         self.capacity_bps_hz = beam_scorer.perfect_csi_rates()
+
+    @classmethod
+    def calibrated(cls, beam_scorer: BeamSelectionScorer, ckm: xr.Dataset, ues: np.ndarray,
+                   target_outage: float = 0.1) -> "RateAdaptationScorer":
+        """The scorer of ``ckm`` with its own margin, :func:`calibrate_margin_db` on the calibration UEs ``ues``."""
+        return cls(beam_scorer, calibrate_margin_db(beam_scorer, ckm, target_outage, ues))
+
+    def perfect_csi_rates(self) -> np.ndarray:
+        """Bound: the rate the true channel supports, :math:`C` (best codebook beam), ``[num_ue]`` [bit/s/Hz]."""
+        return self.capacity_bps_hz
 
     def rates(self, ckm: xr.Dataset) -> AdaptationScore:
         """Delivered rates of the UEs when ``ckm['gain_db']`` chooses their rate."""

@@ -54,8 +54,9 @@ from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import GAIN_FLOOR_DB
 from ckmsim.validation import check_fraction, is_finite_number
 
-#: LAD-CKM's pilot overhead :math:`\rho` with partial downlink pilots (Sec. V): the share of the resources a
-#: CSI-predicting scheme spends on pilots, charged to every map-driven CSI beamformer of a study.
+#: LAD-CKM's pilot overhead :math:`\rho` with partial downlink pilots (Sec. V): what a method that refines its
+#: CSI with partial downlink pilots declares (``Method.downlink_pilot_overhead``). A map read at the UE's
+#: position sends no pilot and declares 0; each method's rate pays its own declaration.
 PARTIAL_PILOT_OVERHEAD = 0.125
 #: Layers every predicted CSI needs: path gain, angle of arrival at the BS and delay.
 BS_SIDE_LAYERS = ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "toa_s")
@@ -170,8 +171,9 @@ class MapCsiBeamformingScorer:
 
     Built once from the true paths of the UEs (their true CSI and its perfect-CSI pairs); ``rates(ckm)``
     synthesises the CKM's CSI at each UE's cell (:func:`map_csi`), chooses the (BS beam, UE beam) pair on it
-    and scores the pair on the true CSI with pilot overhead ``pilot_overhead``. The references (perfect CSI,
-    beam sweep, random beam, unconstrained) are those of :attr:`scorer`.
+    and scores the pair on the true CSI, paying the pilot overhead the method that made the CKM declares
+    (``rates(ckm, pilot_overhead)``). The references (perfect CSI, beam sweep, random beam, unconstrained)
+    are those of :attr:`scorer`; a :class:`~ckmsim.link.score.RateScorer`.
 
     Parameters
     ----------
@@ -180,7 +182,8 @@ class MapCsiBeamformingScorer:
     budget : LinkBudget
     carrier_hz : float — carrier of the true paths [Hz], for the phase assumption of :func:`map_csi`
     oversampling : int or (int, int) — BS codebook oversampling (the UE codebook is not oversampled)
-    pilot_overhead : float in [0, 1] — :math:`\\rho` charged to a map-driven choice
+    pilot_overhead : float in [0, 1] — default :math:`\\rho` of :meth:`rates` (0: a map read at the UE's
+        position sends no pilot)
     precision : None | "single" | "double" — of the pair search (``"single"``: about twice as fast)
     h_true : [num_served_ue, num_subcarriers, num_ue_ant, num_bs_ant], complex, optional
         True CSI of the served UEs if it is already known (see :meth:`from_beam_selection`); otherwise
@@ -190,7 +193,7 @@ class MapCsiBeamformingScorer:
     """
 
     def __init__(self, true_paths: xr.Dataset, bs_array: AntennaArray, ue_array: AntennaArray, budget: LinkBudget,
-                 carrier_hz: float, oversampling=1, pilot_overhead: float = PARTIAL_PILOT_OVERHEAD,
+                 carrier_hz: float, oversampling=1, pilot_overhead: float = 0.0,
                  precision: str | None = "single", h_true: np.ndarray | None = None):
         if not (is_finite_number(carrier_hz) and carrier_hz > 0):
             raise CkmsimError(f"carrier_hz must be a number > 0 [Hz]. Received: carrier_hz={carrier_hz!r}")
@@ -213,7 +216,7 @@ class MapCsiBeamformingScorer:
 
     @classmethod
     def from_beam_selection(cls, scorer: BeamSelectionScorer, ue_array: AntennaArray, carrier_hz: float,
-                            oversampling=1, pilot_overhead: float = PARTIAL_PILOT_OVERHEAD,
+                            oversampling=1, pilot_overhead: float = 0.0,
                             precision: str | None = "single") -> "MapCsiBeamformingScorer":
         """The CSI-beamforming scorer of the same UEs, BS array and budget as a beam-selection scorer.
 
@@ -239,6 +242,12 @@ class MapCsiBeamformingScorer:
         """:func:`map_csi` at the scored UEs' cells: ``[num_ue, num_subcarriers, num_ue_ant, num_bs_ant]`` complex64."""
         return map_csi(ckm, self.ue_cells, self.bs_array, self.ue_array, self.budget, self.carrier_hz)
 
-    def rates(self, ckm: xr.Dataset) -> CsiBeamformingScore:
-        """Eq. (11) on the true CSI, :math:`\\rho` = ``pilot_overhead``, for the pairs the CKM's CSI selects."""
-        return self.scorer.rates(self.predicted_csi(ckm), self.pilot_overhead)
+    def rates(self, ckm: xr.Dataset, pilot_overhead: float | None = None) -> CsiBeamformingScore:
+        """Eq. (11) on the true CSI for the pairs the CKM's CSI selects, paying :math:`\\rho` =
+        ``pilot_overhead`` (the downlink pilot overhead the method declares; None: the scorer's default)."""
+        rho = self.pilot_overhead if pilot_overhead is None else check_fraction(pilot_overhead, "pilot_overhead")
+        return self.scorer.rates(self.predicted_csi(ckm), rho)
+
+    def perfect_csi_rates(self) -> np.ndarray:
+        """Bound: eq. (10) on the true CSI, no pilot paid (:meth:`CsiBeamformingScorer.perfect_csi_rates`)."""
+        return self.scorer.perfect_csi_rates()

@@ -12,11 +12,19 @@ with the gain convention of :mod:`ckmsim.link.beams`. A DFT beam is one unit-nor
 the eigen-precoder's *predicted* gain is never below the best codebook beam's; with a single path it is the
 matched filter :math:`\\mathbf{a}/\\sqrt{N}` and collects the full array gain :math:`N` at any angle.
 
-Reference (perfect statistics): the principal eigenvector of the *true* channel's sample covariance over the
-subcarriers, :math:`\\mathbf{R}_\\mathrm{true} = \\frac{1}{K}\\sum_k \\mathbf{h}_k\\mathbf{h}_k^\\mathsf{H}`.
-It is the one wideband precoder with the largest true average gain; it maximises the average gain, not the
-average of the log, so it bounds map-driven precoding on average rather than UE by UE (and it is not the
-per-subcarrier perfect-CSI bound).
+Bound (:meth:`SCMPrecodingScorer.perfect_csi_rates`, the scorer's own): perfect-CSI eigen-beamforming, on
+every subcarrier the dominant eigenvector of :math:`\\mathbf{h}_k\\mathbf{h}_k^\\mathsf{H}`, i.e. maximum-ratio
+transmission :math:`\\mathbf{f}_k = \\mathbf{h}_k/\\lVert\\mathbf{h}_k\\rVert`, gain :math:`\\lVert\\mathbf{h}_k\\rVert^2`.
+By Cauchy-Schwarz no unit-norm precoder, wideband or per subcarrier, codebook or not, collects more on any
+subcarrier, so it bounds every precoder UE by UE; for one path of gain :math:`|g|^2` it is
+:math:`N|g|^2`. Precoding is reported as a share of this bound, not of the DFT-codebook bound of beam
+selection (which an unconstrained precoder may exceed).
+
+Reference (perfect statistics, :meth:`SCMPrecodingScorer.perfect_statistics_rates`): the principal
+eigenvector of the *true* channel's sample covariance over the subcarriers,
+:math:`\\mathbf{R}_\\mathrm{true} = \\frac{1}{K}\\sum_k \\mathbf{h}_k\\mathbf{h}_k^\\mathsf{H}`: the one wideband
+precoder with the largest true average gain. It maximises the average gain, not the average of the log, so it
+bounds map-driven precoding on average rather than UE by UE.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ckmsim.link.beams import precoder_rates, ue_batches
+from ckmsim.link.beams import mean_log2_1p, precoder_rates, ue_batches
 from ckmsim.link.score import BeamSelectionScorer
 
 
@@ -89,9 +97,10 @@ class PrecodingScore:
 class SCMPrecodingScorer:
     """Scores CKMs by the rate of their SCM's principal eigenvector on the UEs' true channels.
 
-    Used like :class:`~ckmsim.link.score.BeamSelectionScorer` (whose UEs, channels, array and budget it
-    shares): ``rates(ckm)`` for a map, ``perfect_statistics_rates()`` for the reference of the module
-    docstring (eigenvector of the true channel's sample covariance over subcarriers).
+    A :class:`~ckmsim.link.score.RateScorer` on the UEs, channels, array and budget of a
+    :class:`~ckmsim.link.score.BeamSelectionScorer`: ``rates(ckm)`` for a map, ``perfect_csi_rates()`` for
+    its own bound (per-subcarrier eigen-beamforming / MRT on the true channel), ``perfect_statistics_rates()``
+    for the wideband reference of the module docstring.
 
     Parameters
     ----------
@@ -102,6 +111,7 @@ class SCMPrecodingScorer:
     def __init__(self, beam_scorer: BeamSelectionScorer):
         self.beam_scorer = beam_scorer
         self._perfect_statistics_rates = None
+        self._perfect_csi_rates = None
 
     def rates(self, ckm: xr.Dataset) -> PrecodingScore:
         """Rates earned on the true channels by the principal eigenvectors of the CKM's SCMs."""
@@ -109,6 +119,18 @@ class SCMPrecodingScorer:
         precoder = principal_eigenvectors(scm)
         rate = precoder_rates(self.beam_scorer.channels, precoder, self.beam_scorer.budget.snr_scale)
         return PrecodingScore(rate_bps_hz=rate, precoder=precoder, scm=scm)
+
+    def perfect_csi_rates(self) -> np.ndarray:
+        """Bound: eigen-beamforming (MRT) with the true channel on every subcarrier,
+        :math:`\\frac{1}{K}\\sum_k\\log_2(1+\\mathrm{SNR}\\lVert\\mathbf{h}_k\\rVert^2)`; ``[num_ue]`` [bit/s/Hz]."""
+        if self._perfect_csi_rates is None:
+            channels = self.beam_scorer.channels
+            # ||h_k||^2 in double: the largest eigenvalue of the rank-one h_k h_k^H
+            power = np.empty(channels.shape[:2], dtype=np.float64)
+            for part in ue_batches(channels.shape[0], channels.shape[1] * channels.shape[2]):
+                power[part] = np.sum(np.abs(np.asarray(channels[part], dtype=np.complex128)) ** 2, axis=-1)
+            self._perfect_csi_rates = mean_log2_1p(self.beam_scorer.budget.snr_scale * power, axis=1)
+        return self._perfect_csi_rates
 
     def perfect_statistics_rates(self) -> np.ndarray:
         """Reference: eigen-precoder of the true sample covariance over subcarriers, ``[num_ue]`` [bit/s/Hz]."""

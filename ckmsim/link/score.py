@@ -9,11 +9,18 @@ upper bound: the best codebook beam chosen with the true channel.
 The BS array may be a ULA or a UPA: the SCM, the channels and the DFT codebook (the Kronecker grid of
 :func:`~ckmsim.link.codebook.dft_codebook` for a UPA) all follow the array's element layout. A codebook-free
 alternative, the SCM's principal eigenvector as precoder, is :class:`ckmsim.link.precoding.SCMPrecodingScorer`.
+
+Every scorer of :mod:`ckmsim.link` has the face :class:`RateScorer`: ``rates(prediction)`` returns a score
+with per-UE ``rate_bps_hz`` (:class:`RateScore`), ``perfect_csi_rates()`` the scorer's *own* upper bound on
+the same UEs (the best codebook beam here, the unconstrained eigen-beamformer for precoding, the best
+codebook pair for CSI beamforming), so that a share of "perfect CSI" is always a share of the bound of
+the decision that was made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
@@ -25,6 +32,35 @@ from ckmsim.link.channels import ofdm_channels
 from ckmsim.link.codebook import dft_codebook
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.scm import scm_from_paths
+
+
+@runtime_checkable
+class RateScore(Protocol):
+    """What every scorer's ``rates`` returns: at least the per-UE rate.
+
+    Attributes
+    ----------
+    rate_bps_hz : [num_ue], float64 — rate earned on the true channel [bit/s/Hz]
+    """
+
+    rate_bps_hz: np.ndarray
+
+
+@runtime_checkable
+class RateScorer(Protocol):
+    """The face of every link scorer (DESIGN.md, "Link score"): built once from the true channels of its UEs.
+
+    ``rates(prediction)`` scores one prediction (a CKM, or predicted CSI for
+    :class:`~ckmsim.link.csi_beamforming.CsiBeamformingScorer`) by what its decision earns on the true
+    channels, ``[num_ue]`` in :attr:`RateScore.rate_bps_hz`; ``perfect_csi_rates()`` is the scorer's own
+    bound, ``[num_ue]`` float64 [bit/s/Hz], the same decision made with the true channel.
+    """
+
+    def rates(self, prediction) -> RateScore:
+        ...
+
+    def perfect_csi_rates(self) -> np.ndarray:
+        ...
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class CrossApUNetMethod:
     """
 
     name = "crossap_unet"
+    #: Reads its predicted map at the UE's position: no downlink pilot (see ``Method.downlink_pilot_overhead``)
+    downlink_pilot_overhead = 0.0
     _inputs = "cross_ap"
 
     def __init__(self, model, encoding: CrossApEncoding, batch_size: int = 32):

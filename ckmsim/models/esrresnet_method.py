@@ -52,6 +52,8 @@ class ESRResNetMethod(Method):
     """
 
     name = "esrresnet"
+    #: Reads its predicted map at the UE's position: no downlink pilot (see ``Method.downlink_pilot_overhead``)
+    downlink_pilot_overhead = 0.0
 
     def __init__(self, primary, secondary=None, primary_priors=PRIOR_SETS["primary"],
                  secondary_priors=PRIOR_SETS["secondary"], factor: int = 2, label: str = "esrresnet",
