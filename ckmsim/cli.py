@@ -164,6 +164,84 @@ def scene_tiles(
     print(f"{len(rows)} tile(s) of {tile_cells} x {tile_cells} cells of {cell_size} m")
 
 
+raytrace_app = _sub_app("Check the ray tracer on a scene.")
+app.add_typer(raytrace_app, name="raytrace")
+
+
+def _parse_list(text: str, option: str, kind=float) -> tuple:
+    """``"3e4,1e5"`` -> numbers, with an error naming the option."""
+    from ckmsim.errors import CkmsimError
+
+    try:
+        values = tuple(kind(float(part)) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise CkmsimError(f"{option} expects comma-separated numbers. Received: '{text}'") from None
+    if not values:
+        raise CkmsimError(f"{option} expects comma-separated numbers. Received: '{text}'")
+    return values
+
+
+@raytrace_app.command("check")
+def raytrace_check(
+    scene: str = typer.Argument(..., help="Built-in Sionna RT scene name or path of a Mitsuba XML file."),
+    cells: int = typer.Option(64, help="Study area: cells per side (as the quickstart's)."),
+    cell_size: float = typer.Option(2.0, help="Cell size [m]."),
+    center: Optional[str] = typer.Option(None, help="Study-area centre 'x,y' [m] (default: the quickstart's)."),
+    bs: Optional[str] = typer.Option(None, help="BS position 'x,y,z' [m] (default: the quickstart's)."),
+    probes: int = typer.Option(256, help="Open cells traced (drawn at random)."),
+    rays: str = typer.Option("3e4,1e5,3e5,1e6", help="Increasing PathSolver ray counts to try, comma-separated."),
+    target: str = typer.Option("0.95,0.90", help="Match wanted for the strongest, second, ... path."),
+    tol_db: float = typer.Option(0.5, help="Same path: powers within this [dB] ..."),
+    tol_deg: float = typer.Option(0.5, help="... and directions at both ends within this [deg]."),
+    max_depth: int = typer.Option(3, help="PathSolver maximum depth."),
+    diffraction: bool = typer.Option(True, "--diffraction/--no-diffraction", help="Wedge and edge diffraction."),
+    diffraction_sampling: Optional[float] = typer.Option(None, help="Diffraction sampling probability in [0, 1] "
+                                                            "(default: RayTracingSettings')."),
+    seed: int = typer.Option(42, help="Seed of the PathSolver."),
+    probe_seed: int = typer.Option(0, help="Seed of the probe draw."),
+    out: Optional[str] = typer.Option(None, help="Write the report as JSON to this file."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Trace probe cells at increasing rays until their strongest paths stop changing; print the match of
+    each ray count against the union of all runs and the rays at which the target is reached."""
+    import json
+
+    import numpy as np
+
+    from ckmsim.eval.quickstart import QuickstartConfig, _study_geometry
+    from ckmsim.raytrace.convergence import ConvergenceCheck, check_convergence, choose_probes
+    from ckmsim.raytrace.scene_setup import place_base_station
+    from ckmsim.raytrace.settings import RayTracingSettings
+    from ckmsim.scene.geometry import building_mask
+    from ckmsim.scene.load import load_scene
+
+    targets = _parse_list(target, "--target")
+    check = ConvergenceCheck(ray_levels=_parse_list(rays, "--rays", int), num_probes=probes,
+                             num_paths=len(targets), tol_db=tol_db, tol_deg=tol_deg, target=targets,
+                             seed=probe_seed)
+    extra = {} if diffraction_sampling is None else {"diffraction_sampling_probability": diffraction_sampling}
+    settings = RayTracingSettings(max_depth=max_depth, diffraction=diffraction, edge_diffraction=diffraction,
+                                  seed=seed, **extra)
+    loaded = load_scene(scene)
+    grid, bs_position = _study_geometry(loaded, QuickstartConfig(
+        scene=scene, num_cells=cells, cell_size_m=cell_size, center_m=_parse_floats(center, 2, "--center"),
+        bs_position_m=_parse_floats(bs, 3, "--bs"), ray_tracing=settings))
+    place_base_station(loaded, bs_position, settings)
+    rows, cols = np.nonzero(~building_mask(loaded, grid))
+    chosen = choose_probes(len(rows), check.num_probes, check.seed)
+    positions = grid.cell_centers_m()[rows[chosen], cols[chosen]]
+    print(f"{scene}: {len(positions)} probe cells of {len(rows)} open in {cells} x {cells} cells of {cell_size} m "
+          f"around ({grid.center_x_m:.1f}, {grid.center_y_m:.1f}) m, BS at "
+          f"({bs_position[0]:.1f}, {bs_position[1]:.1f}, {bs_position[2]:.1f}) m")
+    report = check_convergence(loaded, positions, settings, check, progress=not quiet)
+    print(report.table())
+    print(report.summary())
+    if out is not None:
+        Path(out).write_text(json.dumps({"scene": scene, "grid": grid.to_dict(), "bs_position_m": list(bs_position),
+                                         **report.to_dict()}, indent=2))
+        print(f"wrote {out}")
+
+
 dataset_app = _sub_app("Build, import and inspect CKM datasets.")
 app.add_typer(dataset_app, name="dataset")
 

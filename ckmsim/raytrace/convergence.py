@@ -10,6 +10,9 @@ the best available path list, and more rays can only add to it.
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+
 import numpy as np
 import xarray as xr
 
@@ -17,7 +20,9 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.angles import unit_vectors
 from ckmsim.raytrace.paths import (DUPLICATE_ANGLE_TOL_DEG, DUPLICATE_DELAY_TOL_S, PATH_VARIABLES,
                                    _angle_between_deg, _pad_paths, _sort_by_power, deduplicate_paths,
-                                   path_set_arrays)
+                                   path_set_arrays, trace_paths)
+from ckmsim.raytrace.settings import RayTracingSettings
+from ckmsim.validation import check_fraction, is_finite_number, is_whole_number
 
 
 def _check_same_ues(path_sets: list[xr.Dataset]) -> None:
@@ -127,3 +132,203 @@ def strongest_paths_match(candidate: xr.Dataset, reference: xr.Dataset, num_path
 
     return {"match": fractions(counted), "match_nlos": fractions(nlos), "num_ue": int(counted.sum()),
             "num_nlos_ue": int(nlos.sum()), "per_ue": per_ue, "counted": counted, "nlos": nlos}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The per-scene check: trace probe UEs at increasing rays until the strongest paths stop changing
+# ------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConvergenceCheck:
+    """Settings of a convergence check (:func:`check_convergence`).
+
+    Parameters
+    ----------
+    ray_levels : tuple of int, increasing
+        PathSolver rays per source tried, in order (e.g. 3e4, 1e5, 3e5, 1e6).
+    num_probes : int >= 1
+        UEs traced: open cells drawn at random (all open cells if there are fewer).
+    num_paths : int >= 1
+        Strongest paths per UE compared (2: the PGM1/PGM2 layers).
+    tol_db, tol_deg : float >= 0
+        Same path: powers within ``tol_db`` [dB], departure and arrival directions within ``tol_deg`` [deg].
+    target : tuple of ``num_paths`` floats in [0, 1]
+        Match wanted per rank (strongest, second, ...), over all probe UEs.
+    seed : int >= 0
+        Seed of the probe draw.
+    """
+
+    ray_levels: tuple[int, ...] = (30_000, 100_000, 300_000, 1_000_000)
+    num_probes: int = 256
+    num_paths: int = 2
+    tol_db: float = 0.5
+    tol_deg: float = 0.5
+    target: tuple[float, ...] = (0.95, 0.90)
+    seed: int = 0
+
+    def __post_init__(self):
+        levels = tuple(self.ray_levels)
+        if len(levels) < 2 or not all(is_whole_number(v, minimum=1) for v in levels) or \
+                any(b <= a for a, b in zip(levels, levels[1:])):
+            raise CkmsimError(f"ConvergenceCheck.ray_levels must be >= 2 increasing positive integers. "
+                              f"Received: ray_levels={self.ray_levels!r}")
+        object.__setattr__(self, "ray_levels", tuple(int(v) for v in levels))
+        for name, minimum in (("num_probes", 1), ("num_paths", 1), ("seed", 0)):
+            if isinstance(getattr(self, name), bool) or not is_whole_number(getattr(self, name), minimum=minimum):
+                raise CkmsimError(f"ConvergenceCheck.{name} must be an integer >= {minimum}. "
+                                  f"Received: {name}={getattr(self, name)!r}")
+            object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("tol_db", "tol_deg"):
+            if not (is_finite_number(getattr(self, name)) and getattr(self, name) >= 0):
+                raise CkmsimError(f"ConvergenceCheck.{name} must be a number >= 0. Received: {name}={getattr(self, name)!r}")
+        target = tuple(self.target)
+        if len(target) != self.num_paths:
+            raise CkmsimError(f"ConvergenceCheck.target needs one value per compared path (num_paths="
+                              f"{self.num_paths}). Received: target={self.target!r}")
+        object.__setattr__(self, "target", tuple(check_fraction(v, "ConvergenceCheck.target") for v in target))
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, for the manifest."""
+        out = asdict(self)
+        out["ray_levels"] = list(self.ray_levels)
+        out["target"] = list(self.target)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ConvergenceCheck":
+        """Inverse of :meth:`to_dict`; unknown keys fail with their names."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CkmsimError(f"Unknown convergence-check setting(s) {unknown}; expected a subset of {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class ConvergenceLevel:
+    """One traced ray level: its time and its match against the check's final reference."""
+
+    rays: int
+    time_s: float
+    match: list[float]
+    match_nlos: list[float]
+    mean_paths: float
+
+    def meets(self, target) -> bool:
+        return all(m >= t for m, t in zip(self.match, target))
+
+
+@dataclass
+class ConvergenceReport:
+    """Result of :func:`check_convergence`.
+
+    ``converged_rays`` is the fewest rays whose strongest paths match the reference at ``check.target``,
+    verified against a reference that includes a run with more rays; None if no level reached it (the last
+    level cannot be verified: it is part of its own reference).
+    """
+
+    check: ConvergenceCheck
+    levels: list[ConvergenceLevel]
+    converged_rays: int | None
+    num_probes: int
+    num_nlos: int
+    settings: dict = field(default_factory=dict)
+
+    def level(self, rays: int) -> ConvergenceLevel | None:
+        """The level traced with ``rays``, if any."""
+        return next((lv for lv in self.levels if lv.rays == rays), None)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, for the manifest."""
+        return {"check": self.check.to_dict(), "converged_rays": self.converged_rays, "num_probes": self.num_probes,
+                "num_nlos": self.num_nlos, "ray_tracing": self.settings,
+                "levels": [asdict(level) for level in self.levels]}
+
+    def table(self) -> str:
+        """A Markdown table: rays, time, match per rank (NLoS in parentheses)."""
+        names = ["strongest", "second", "third"] + [f"path {k}" for k in range(3, self.check.num_paths)]
+        head = "| rays | time | " + " | ".join(f"{names[k]} path right (NLoS)" for k in range(self.check.num_paths))
+        lines = [head + " |", "|---:|---:|" + "---|" * self.check.num_paths]
+        for index, level in enumerate(self.levels):
+            cells = [f"{100 * m:.1f} % ({100 * n:.1f} %)" for m, n in zip(level.match, level.match_nlos)]
+            note = " (in its own reference)" if index == len(self.levels) - 1 else ""
+            lines.append(f"| {level.rays:.0e}{note} | {level.time_s:.1f} s | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line: where the target was reached."""
+        goal = " / ".join(f"{100 * t:.0f} %" for t in self.check.target)
+        if self.converged_rays is None:
+            return (f"target {goal} not reached within {self.levels[-1].rays:.0e} rays on {self.num_probes} probe "
+                    f"UEs ({self.num_nlos} NLoS)")
+        return f"target {goal} reached at {self.converged_rays:.0e} rays on {self.num_probes} probe UEs ({self.num_nlos} NLoS)"
+
+
+def choose_probes(num_open: int, num_probes: int, seed: int) -> np.ndarray:
+    """Indices ``[min(num_open, num_probes)]`` (sorted) of the probe UEs among ``num_open`` open cells."""
+    if num_open <= num_probes:
+        return np.arange(num_open)
+    return np.sort(np.random.default_rng(seed).choice(num_open, size=num_probes, replace=False))
+
+
+def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettings, check: ConvergenceCheck,
+                      must_verify_rays: int | None = None, progress: bool = True, log=print) -> ConvergenceReport:
+    """Trace UEs at the check's increasing ray levels until their strongest paths stop changing.
+
+    Each level is one PathSolver run of all probe UEs (``settings`` with ``path_samples`` replaced). After a new
+    level, the previous one is compared with the union of all runs so far (:func:`union_reference`); the
+    check stops once a level meets ``check.target`` there and, when ``must_verify_rays`` is given, that level
+    has at least that many rays (so a config's own ray count is measured against more rays). Every level is then
+    scored against the final union.
+
+    Input
+    -----
+    scene : sionna.rt.Scene with its transmitter placed (:func:`ckmsim.raytrace.scene_setup.place_base_station`)
+    positions_m : [num_probes, 3], float. Probe UE positions [m] (see :func:`choose_probes`).
+    settings : RayTracingSettings (everything but ``path_samples`` and ``receivers_per_call`` is kept)
+    check : ConvergenceCheck
+    must_verify_rays : int or None. Rays that must be verified before stopping (e.g. a config's ``path_samples``).
+    progress : bool. Progress bars per level.
+    log : callable(str) or None. One line per traced level.
+
+    Output
+    ------
+    ConvergenceReport
+    """
+    positions_m = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
+    if len(positions_m) == 0:
+        raise CkmsimError("check_convergence needs at least one probe UE; the study area has no open cell")
+    levels = sorted(set(check.ray_levels) | ({int(must_verify_rays)} if must_verify_rays else set()))
+    runs, times = [], []
+    for index, rays in enumerate(levels):
+        level_settings = replace(settings, path_samples=int(rays), receivers_per_call=len(positions_m))
+        start = time.perf_counter()
+        runs.append(trace_paths(scene, positions_m, level_settings, progress=progress))
+        times.append(time.perf_counter() - start)
+        line = f"rays {rays:.0e}: {times[-1]:.1f} s"
+        if index >= 1:
+            previous = strongest_paths_match(runs[-2], union_reference(runs), check.num_paths, check.tol_db,
+                                             check.tol_deg)
+            line += f"; {levels[index - 1]:.0e} rays against the union so far: " + \
+                " / ".join(f"{100 * m:.1f} %" for m in previous["match"])
+            done = all(m >= t for m, t in zip(previous["match"], check.target)) and \
+                (must_verify_rays is None or levels[index - 1] >= must_verify_rays)
+        else:
+            done = False
+        if log is not None:
+            log(line)
+        if done:
+            break
+    reference = union_reference(runs)
+    scored = []
+    for rays, elapsed, run in zip(levels, times, runs):
+        match = strongest_paths_match(run, reference, check.num_paths, check.tol_db, check.tol_deg)
+        scored.append(ConvergenceLevel(rays=int(rays), time_s=float(elapsed), match=match["match"],
+                                       match_nlos=match["match_nlos"],
+                                       mean_paths=float(run["valid"].values.sum(axis=1).mean())))
+    # the last level is part of its own reference and cannot be verified
+    converged = next((lv.rays for lv in scored[:-1] if lv.meets(check.target)), None)
+    counted = strongest_paths_match(reference, reference, check.num_paths)
+    return ConvergenceReport(check=check, levels=scored, converged_rays=converged, num_probes=len(positions_m),
+                             num_nlos=counted["num_nlos_ue"],
+                             settings=replace(settings, receivers_per_call=len(positions_m)).to_dict())
