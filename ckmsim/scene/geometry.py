@@ -34,6 +34,8 @@ from ckmsim.scene.load import scene_bounds
 #: Most surfaces followed down one column; columns stacked deeper than this are cut (their ground is then
 #: the lowest surface reached), which no shipped scene comes near (<= 4 measured).
 MAX_SURFACES_PER_COLUMN = 64
+#: Decimals [m] to which ground and top heights are rounded (0.1 mm).
+HEIGHT_DECIMALS = 4
 #: Step below a surface before the column's ray is continued [m]; surfaces closer than this merge.
 _CONTINUE_M = 1e-3
 #: A surface whose normal has |n_z| above this faces up or down; below it is a wall grazed at its edge.
@@ -185,8 +187,10 @@ def cell_geometry(scene, grid: Grid, clearance_m: float | None = None, enclosure
     with np.errstate(all="ignore"):
         lowest = np.nanmin(np.where(np.isfinite(ground_z).any(axis=0), ground_z, 0.0), axis=0)
         highest = np.nanmax(np.where(np.isfinite(z_m).any(axis=0), z_m, 0.0), axis=0)
-    ground = _fill_from_nearest(lowest.reshape(grid.shape), has_ground, 0.0)
-    top = np.where(has_surface, np.maximum(highest.reshape(grid.shape), ground), ground)
+    # Heights to 0.1 mm: float32 ray distances are good to ~1e-6 m per 100 m, and the rounding makes flat
+    # ground at z = 0 exactly 0, so UEs stand exactly where they stood before local ground existed.
+    ground = np.round(_fill_from_nearest(lowest.reshape(grid.shape), has_ground, 0.0), HEIGHT_DECIMALS) + 0.0
+    top = np.where(has_surface, np.maximum(np.round(highest.reshape(grid.shape), HEIGHT_DECIMALS), ground), ground)
     return CellGeometry(ground_m=ground, top_m=top, has_ground=has_ground, building=top > ground + clearance,
                         ue_z_m=ground + float(grid.height_m), enclosure=enclosure)
 
