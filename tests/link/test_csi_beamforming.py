@@ -93,12 +93,35 @@ def multipath():
     return h, scorer
 
 
-def test_prediction_equal_to_truth_reaches_perfect_csi_exactly(multipath):
-    h, scorer = multipath
-    score = scorer.rates(h.copy())
-    np.testing.assert_array_equal(score.rate_bps_hz, scorer.perfect_csi_rates())
-    np.testing.assert_array_equal(score.bs_beam, scorer.perfect_bs_beam)
-    np.testing.assert_array_equal(score.gain_loss_db, 0.0)
+@pytest.mark.parametrize("rho", [0.0, 0.125])
+def test_two_orthogonal_on_grid_paths_give_closed_forms(rho):
+    """Two paths on distinct, orthogonal DFT beams of the BS (and UE) grid, gains g1 > g2: the best pair
+    collects N_t N_r g1 on every subcarrier, whatever the delays (the other path is nulled), so perfect CSI
+    earns log2(1 + gamma N_t N_r g1); a prediction that swaps the two powers picks path 2's pair and earns
+    (1 - rho) log2(1 + gamma N_t N_r g2), with a gain loss of exactly g1 / g2."""
+    bs_array, ue_array = AntennaArray(num_cols=8), AntennaArray(num_cols=2)
+    (dep1, dep1_el), (dep2, dep2_el) = on_grid_direction(bs_array, 1), on_grid_direction(bs_array, 3)
+    (arr1, arr1_el), (arr2, arr2_el) = on_grid_direction(ue_array, 0), on_grid_direction(ue_array, 1)
+    g_db = np.array([-95.0, -101.0])
+
+    def csi(gains_db):
+        a = 10 ** (np.asarray(gains_db)[None, :] / 20) * np.exp(1j * np.array([[0.4, -2.0]]))
+        paths = path_set(a, [[1.0e-7, 4.3e-7]], [[dep1, dep2]], [[dep1_el, dep2_el]], [[arr1, arr2]], [[arr1_el, arr2_el]])
+        return mimo_ofdm_channels(paths, bs_array, ue_array, BUDGET)
+
+    h = csi(g_db)
+    scorer = CsiBeamformingScorer(h, BUDGET.snr_scale, dft_codebook(bs_array), dft_codebook(ue_array),
+                                  precision="double")
+    closed_form = np.log2(1 + BUDGET.snr_scale * 16 * 10 ** (g_db / 10))
+    np.testing.assert_allclose(scorer.perfect_csi_rates(), closed_form[:1], rtol=1e-5)
+    np.testing.assert_allclose(scorer.perfect_gains, 16 * 10 ** (g_db[0] / 10), rtol=1e-5)
+    swapped = scorer.rates(csi(g_db[::-1]), pilot_overhead=rho)
+    np.testing.assert_allclose(swapped.rate_bps_hz, (1 - rho) * closed_form[1:], rtol=1e-5)
+    np.testing.assert_allclose(swapped.gain_loss_db, g_db[0] - g_db[1], atol=1e-4)
+    # The pilot overhead is charged exactly, nothing else changes
+    free = scorer.rates(csi(g_db[::-1]), pilot_overhead=0.0)
+    np.testing.assert_array_equal(swapped.bs_beam, free.bs_beam)
+    np.testing.assert_allclose(swapped.rate_bps_hz, (1 - rho) * free.rate_bps_hz, rtol=1e-15)
 
 
 def test_perfect_csi_bounds_predictions_which_beat_random_beams(multipath):

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
+from ckmsim.link.beams import precoder_rates
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.channels import path_set, random_path_set
 from ckmsim.link.precoding import SCMPrecodingScorer, principal_eigenvectors, sample_covariance
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
-from test_beams import truth_ckm  # the perfect CKM of the beam-selection tests
+from test_beams import loop_channel, truth_ckm  # the perfect CKM and the loop-by-loop channel of the beam tests
 
 
 @pytest.mark.parametrize("rows, cols", [(1, 16), (4, 4), (2, 8)])
@@ -30,6 +31,8 @@ def test_single_path_eigen_precoder_is_the_matched_filter(rows, cols, rng):
     np.testing.assert_allclose(score.rate_bps_hz, closed_form, rtol=1e-5)
     # A single path has a rank-one sample covariance too: the reference is the same matched filter
     np.testing.assert_allclose(SCMPrecodingScorer(beam_scorer).perfect_statistics_rates(), closed_form, rtol=1e-5)
+    # ... and the eigen bound is N |g|^2 on every subcarrier: the true map reaches 100 % of it
+    np.testing.assert_allclose(SCMPrecodingScorer(beam_scorer).perfect_csi_rates(), closed_form, rtol=1e-5)
     # Off the DFT grid, codebook beams lose (scalloping); the eigen-precoder does not
     dft = beam_scorer.rates(truth_ckm(paths, 1)).rate_bps_hz
     assert np.all(dft <= score.rate_bps_hz + 1e-9) and dft.mean() < score.rate_bps_hz.mean() - 0.1
@@ -62,3 +65,29 @@ def test_principal_eigenvectors_and_sample_covariance(rng):
     np.testing.assert_allclose(quadratic, np.linalg.eigvalsh(covariance)[:, -1], rtol=1e-10)
     # The map knows nothing: broadside (DFT beam 0)
     np.testing.assert_allclose(principal_eigenvectors(np.zeros((2, 4, 4), complex)), np.full((2, 4), 0.5))
+
+
+def test_eigen_bound_is_mrt_on_every_subcarrier_and_bounds_every_precoder(rng):
+    """The bound of SCM precoding: mean_k log2(1 + SNR ||h_k||^2), recomputed here from a loop-by-loop channel;
+    no unit-norm precoder (random, every DFT beam, the maps' eigenvectors) earns more on any UE."""
+    num_ant = 8
+    paths = random_path_set(20, 4, seed=12)
+    budget = LinkBudget(num_subcarriers=8)
+    beam_scorer = BeamSelectionScorer(paths, AntennaArray(num_cols=num_ant), budget)
+    precoding = SCMPrecodingScorer(beam_scorer)
+    bound = precoding.perfect_csi_rates()
+    h = loop_channel(paths, num_ant, budget)
+    expected = np.array([np.mean([np.log2(1 + budget.snr_scale * np.vdot(h[u, k], h[u, k]).real)
+                                  for k in range(h.shape[1])]) for u in range(h.shape[0])])
+    np.testing.assert_allclose(bound, expected, rtol=1e-5)
+    candidates = rng.normal(size=(200, num_ant)) + 1j * rng.normal(size=(200, num_ant))
+    candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
+    random_rates = np.stack([precoder_rates(beam_scorer.channels, np.tile(f, (20, 1)), budget.snr_scale)
+                             for f in candidates])
+    assert np.all(random_rates <= bound + 1e-9)
+    assert np.all(beam_scorer.beam_rates <= bound[:, None] + 1e-9)
+    for ckm in (truth_ckm(paths, 4), truth_ckm(paths, 1)):
+        assert np.all(precoding.rates(ckm).rate_bps_hz <= bound + 1e-9)
+    assert np.all(precoding.perfect_statistics_rates() <= bound + 1e-9)
+    # With 4 paths the channel is frequency selective: a wideband precoder falls short of the bound
+    assert precoding.perfect_statistics_rates().mean() < bound.mean() - 0.05
