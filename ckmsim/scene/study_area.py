@@ -6,7 +6,7 @@ The bounding-box centre of a scene is often a poor choice: a courtyard, a roof, 
 
 1. **Fits the area to the scene.** When the scene's footprint is narrower than ``num_cells * cell_size_m``
    (Sionna's toy scenes are 1-40 m across), the cell size shrinks so that the grid spans the footprint's
-   shorter side: the cell count (and so every array shape) stays as configured, the resolution follows the
+   shorter side (rounded down to 3 significant digits): the cell count (and so every array shape) stays as configured, the resolution follows the
    scene.
 2. **Surveys the scene once** on a lattice of the area's cell size (coarser for large scenes, at most
    ``SURVEY_MAX_CELLS`` per side) and marks open cells: not building, and standing on a surface, except in
@@ -75,8 +75,10 @@ def fitted_cell_size_m(scene, num_cells: int, cell_size_m: float) -> float:
                           f"y {bounds.y_min:.2f}..{bounds.y_max:.2f} m): no study area fits")
     if num_cells * cell_size_m <= side_m:
         return float(cell_size_m)
-    # one part in a million smaller, so that float rounding never puts the edge outside the bounds
-    return float(side_m / num_cells * (1.0 - 1e-6))
+    # rounded down to 3 significant digits: a readable size, and float rounding never puts an edge outside
+    size = side_m / num_cells * (1.0 - 1e-6)
+    scale = 10.0 ** (np.floor(np.log10(size)) - 2)
+    return float(np.floor(size / scale) * scale)
 
 
 def _open_cells(scene, grid: Grid, enclosure: bool, void_is_open: bool) -> np.ndarray:
