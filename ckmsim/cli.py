@@ -206,13 +206,10 @@ def raytrace_check(
     each ray count against the union of all runs and the rays at which the target is reached."""
     import json
 
-    import numpy as np
-
     from ckmsim.eval.quickstart import QuickstartConfig, _study_geometry
-    from ckmsim.raytrace.convergence import ConvergenceCheck, check_convergence, choose_probes
+    from ckmsim.raytrace.convergence import ConvergenceCheck, check_convergence, probe_positions_m
     from ckmsim.raytrace.scene_setup import place_base_station
     from ckmsim.raytrace.settings import RayTracingSettings
-    from ckmsim.scene.geometry import building_mask
     from ckmsim.scene.load import load_scene
 
     targets = _parse_list(target, "--target")
@@ -227,10 +224,8 @@ def raytrace_check(
         scene=scene, num_cells=cells, cell_size_m=cell_size, center_m=_parse_floats(center, 2, "--center"),
         bs_position_m=_parse_floats(bs, 3, "--bs"), ray_tracing=settings))
     place_base_station(loaded, bs_position, settings)
-    rows, cols = np.nonzero(~building_mask(loaded, grid))
-    chosen = choose_probes(len(rows), check.num_probes, check.seed)
-    positions = grid.cell_centers_m()[rows[chosen], cols[chosen]]
-    print(f"{scene}: {len(positions)} probe cells of {len(rows)} open in {cells} x {cells} cells of {cell_size} m "
+    positions = probe_positions_m(loaded, grid, check)
+    print(f"{scene}: {len(positions)} probe cells in {cells} x {cells} cells of {cell_size} m "
           f"around ({grid.center_x_m:.1f}, {grid.center_y_m:.1f}) m, BS at "
           f"({bs_position[0]:.1f}, {bs_position[1]:.1f}, {bs_position[2]:.1f}) m")
     report = check_convergence(loaded, positions, settings, check, progress=not quiet)

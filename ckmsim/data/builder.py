@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -157,8 +158,9 @@ def trace_sample(task: SampleTask, config: DatasetConfig) -> tuple[dict, dict]:
     scene = _scene(task.scene)
     grid = Grid.from_dict(task.grid)
     settings = replace(config.ray_tracing, seed=task.seed)
-    ckm, _ = trace_ground_truth(scene, task.scene, grid, task.tx_position_m, settings, config.num_map_paths,
-                                progress=False)
+    ckm, paths = trace_ground_truth(scene, task.scene, grid, task.tx_position_m, settings, config.num_map_paths,
+                                    progress=False)
+    removed = check_no_duplicate_paths(paths, task.id)
     timings = dict(ckm.attrs["timings_s"])
     arrays = {name: (tuple(ckm[name].dims), ckm[name].values) for name in ckm.data_vars}
     arrays["x_m"] = (("x",), ckm["x"].values.astype(np.float64))
@@ -176,8 +178,27 @@ def trace_sample(task: SampleTask, config: DatasetConfig) -> tuple[dict, dict]:
     timings["sample_total"] = time.perf_counter() - started
     record = {"id": task.id, "scene": task.scene, "tile_index": task.tile_index, "tx_index": task.tx_index,
               "split": task.split, "seed": task.seed, "grid": task.grid, "tx_position_m": list(task.tx_position_m),
-              "num_ues_map": int(ckm.attrs["num_ues"]), "timings_s": timings}
+              "num_ues_map": int(ckm.attrs["num_ues"]), "num_duplicate_paths_removed": removed, "timings_s": timings}
     return arrays, record
+
+
+def check_no_duplicate_paths(paths, sample_id: str) -> int | None:
+    """Raise if a traced path set still holds a copy of a path; return the copies removed while tracing.
+
+    Every path set is deduplicated in :func:`ckmsim.raytrace.paths.trace_paths`; this independent re-check
+    (delays and directions, :func:`ckmsim.raytrace.paths.count_duplicate_paths`) guards the stored layers
+    against a solver mode or a future change that lets one through. None for a gain-only sample (no paths).
+    """
+    from ckmsim.raytrace.paths import count_duplicate_paths
+
+    if paths is None:
+        return None
+    copies = count_duplicate_paths(paths)
+    if copies.any():
+        raise RuntimeError(f"sample {sample_id}: {int(copies.sum())} duplicate path(s) in {int((copies > 0).sum())} "
+                           f"cell(s) survived deduplication (first at UE {int(np.argmax(copies > 0))}); the "
+                           f"sample is not stored")
+    return int(paths.attrs.get("num_duplicate_paths_removed", 0))
 
 
 def _trace_in_worker(task: SampleTask, config_dict: dict, thread_count: int | None) -> tuple[dict, dict]:
@@ -225,6 +246,8 @@ def build_dataset(config: DatasetConfig, out: str | Path, workers: int = 1, ray_
     pending = tasks[done:stop]
     log(f"dataset '{config.name}': {len(tasks)} samples planned ({plan_s:.1f} s), {done} already committed, "
         f"{len(pending)} to trace")
+    if pending:
+        check_scene_convergence(config, tasks, store, progress=progress, log=log)
     started = time.perf_counter()
     bar = tqdm(total=stop, initial=done, desc="samples", unit="sample", disable=not progress, smoothing=0.1)
     try:
@@ -237,7 +260,64 @@ def build_dataset(config: DatasetConfig, out: str | Path, workers: int = 1, ray_
     builds.append({"samples": len(pending), "wall_s": time.perf_counter() - started, "workers": workers,
                    "ray_address": ray_address, "mitsuba_variant": _mitsuba_variant()})
     store.update_header(builds=builds)
+    removed = [r["num_duplicate_paths_removed"] for r in store.records[done:]
+               if r.get("num_duplicate_paths_removed") is not None]
+    if removed:
+        log(f"duplicate paths removed by the PathSolver dedup: {sum(removed)} in {len(removed)} sample(s) "
+            f"(median {int(np.median(removed))}, max {max(removed)} per sample); none left in any stored set")
     return store
+
+
+def check_scene_convergence(config: DatasetConfig, tasks: list[SampleTask], store: DatasetStore,
+                            progress: bool = True, log=print) -> dict:
+    """Run the config's PathSolver convergence check once per scene, cached in the manifest.
+
+    Each scene is checked on the grid and transmitter of its first planned sample
+    (:func:`ckmsim.raytrace.convergence.check_convergence` with ``must_verify_rays`` = the config's
+    ``path_samples``, so the match reached at the config's rays is measured against more rays). The manifest's
+    ``convergence`` maps each scene to the report plus ``path_samples``, ``match_at_path_samples`` (per rank,
+    all probes and NLoS) and, where the config uses fewer rays than the converged count (or the target was not
+    reached), a ``warning``, which is also issued as a :class:`UserWarning`. A store resumed after an
+    interruption keeps its recorded checks. Nothing runs without a ``[convergence]`` section or for a
+    gain-only dataset.
+    """
+    from ckmsim.raytrace.convergence import check_convergence, probe_positions_m
+    from ckmsim.raytrace.scene_setup import place_base_station
+
+    if config.convergence is None or config.gain_only:
+        return {}
+    recorded = dict(store.manifest.get("convergence", {}))
+    rays = int(config.ray_tracing.path_samples)
+    for scene_name in config.scenes:
+        task = next((t for t in tasks if t.scene == scene_name), None)
+        if scene_name in recorded or task is None:
+            continue
+        scene = _scene(scene_name)
+        grid = Grid.from_dict(task.grid)
+        settings = replace(config.ray_tracing, seed=task.seed)
+        place_base_station(scene, task.tx_position_m, settings)
+        positions = probe_positions_m(scene, grid, config.convergence)
+        log(f"convergence check of '{scene_name}' on sample {task.id}: {len(positions)} probe cells, rays "
+            f"{', '.join(f'{r:.0e}' for r in config.convergence.ray_levels)} and the config's {rays:.0e}")
+        report = check_convergence(scene, positions, settings, config.convergence, must_verify_rays=rays,
+                                   progress=progress, log=log)
+        at_config = report.level(rays)
+        entry = {**report.to_dict(), "sample": task.id, "path_samples": rays,
+                 "match_at_path_samples": at_config.match, "match_nlos_at_path_samples": at_config.match_nlos}
+        log(report.table())
+        log(report.summary())
+        if report.converged_rays is None or rays < report.converged_rays:
+            reached = " / ".join(f"{100 * m:.1f} %" for m in at_config.match)
+            wanted = " / ".join(f"{100 * t:.0f} %" for t in config.convergence.target)
+            where = (f"the target is reached at {report.converged_rays:.0e} rays" if report.converged_rays
+                     else f"the target is not reached within {report.levels[-1].rays:.0e} rays")
+            entry["warning"] = (f"'{scene_name}': path_samples = {rays:.0e} matches the strongest paths in {reached} "
+                                f"of the probe cells (target {wanted}); {where}")
+            log(f"warning: {entry['warning']}")
+            warnings.warn(entry["warning"], UserWarning, stacklevel=2)
+        recorded[scene_name] = entry
+        store.update_header(convergence=recorded)
+    return recorded
 
 
 def _open_or_create(out: Path, config: DatasetConfig, tasks: list[SampleTask]) -> DatasetStore:

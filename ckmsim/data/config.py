@@ -26,6 +26,9 @@ Example (``experiments/datasets/small.toml``)::
     [csi]                      # optional: MIMO-OFDM CSI of a UE drop; fields of CsiSettings
     num_ues = 16
 
+    [convergence]              # optional: a PathSolver convergence check per scene before the build;
+    num_probes = 256           # fields of ckmsim.raytrace.convergence.ConvergenceCheck
+
 Every section and key is checked: a typo fails with the name of the file, the section and the key.
 """
 
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
+from ckmsim.raytrace.convergence import ConvergenceCheck
 from ckmsim.raytrace.csi import CsiSettings
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
@@ -73,6 +77,10 @@ class DatasetConfig:
         Shares of the other tiles assigned to validation and test, by tile (never by sample).
     ray_tracing : RayTracingSettings
     csi : CsiSettings or None
+    convergence : ConvergenceCheck or None
+        Run once per scene before its first sample (the builder records the match reached at
+        ``ray_tracing.path_samples`` in the manifest and warns when fewer rays than the converged count are
+        used); None (no ``[convergence]`` section) skips it.
     """
 
     name: str = "dataset"
@@ -91,6 +99,7 @@ class DatasetConfig:
     test_fraction: float = 0.0
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
     csi: CsiSettings | None = None
+    convergence: ConvergenceCheck | None = None
 
     def __post_init__(self):
         if not self.scenes:
@@ -129,6 +138,10 @@ class DatasetConfig:
         out = asdict(self)
         out["scenes"] = list(self.scenes)
         out["test_scenes"] = list(self.test_scenes)
+        # absent rather than None, so that stores built before the check existed still resume
+        out.pop("convergence")
+        if self.convergence is not None:
+            out["convergence"] = self.convergence.to_dict()
         return out
 
     @classmethod
@@ -138,6 +151,8 @@ class DatasetConfig:
         values["ray_tracing"] = RayTracingSettings.from_dict(values.get("ray_tracing") or {})
         csi = values.get("csi")
         values["csi"] = None if csi is None else _dataclass_from(CsiSettings, csi, "csi")
+        check = values.get("convergence")
+        values["convergence"] = None if check is None else _dataclass_from(ConvergenceCheck, check, "convergence")
         values["scenes"] = tuple(values.get("scenes", ()))
         values["test_scenes"] = tuple(values.get("test_scenes", ()))
         return _dataclass_from(cls, values, "dataset")
@@ -162,7 +177,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CkmsimError(f"Dataset config '{path}' is not valid TOML: {err}") from None
-    known_sections = set(_SECTIONS) | {"ray_tracing", "csi"}
+    known_sections = set(_SECTIONS) | {"ray_tracing", "csi", "convergence"}
     unknown = sorted(set(raw) - known_sections)
     if unknown:
         raise CkmsimError(f"Dataset config '{path}': unknown section(s) {unknown}; expected {sorted(known_sections)}")
@@ -176,6 +191,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     values["test_scenes"] = [by_given.get(s, s) for s in values.get("test_scenes", [])]
     values["ray_tracing"] = raw.get("ray_tracing", {})
     values["csi"] = raw.get("csi")
+    values["convergence"] = raw.get("convergence")
     try:
         return DatasetConfig.from_dict(values)
     except CkmsimError as err:

@@ -271,6 +271,17 @@ def choose_probes(num_open: int, num_probes: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(num_open, size=num_probes, replace=False))
 
 
+def probe_positions_m(scene, grid, check: ConvergenceCheck) -> np.ndarray:
+    """Positions ``[num_probes, 3]`` [m] of the probe UEs: open cells of ``grid`` drawn by ``check.seed``, each UE
+    where the ground truth puts it (cell centre, ``grid.height_m`` above the cell's local ground)."""
+    from ckmsim.scene.geometry import cell_geometry
+
+    geometry = cell_geometry(scene, grid)
+    rows, cols = np.nonzero(~geometry.building)
+    chosen = choose_probes(len(rows), check.num_probes, check.seed)
+    return grid.cell_centers_m(geometry.ground_m)[rows[chosen], cols[chosen]]
+
+
 def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettings, check: ConvergenceCheck,
                       must_verify_rays: int | None = None, progress: bool = True, log=print) -> ConvergenceReport:
     """Trace UEs at the check's increasing ray levels until their strongest paths stop changing.
