@@ -283,7 +283,8 @@ def probe_positions_m(scene, grid, check: ConvergenceCheck) -> np.ndarray:
 
 
 def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettings, check: ConvergenceCheck,
-                      must_verify_rays: int | None = None, progress: bool = True, log=print) -> ConvergenceReport:
+                      must_verify_rays: int | None = None, warm_up: bool = True, progress: bool = True,
+                      log=print) -> ConvergenceReport:
     """Trace UEs at the check's increasing ray levels until their strongest paths stop changing.
 
     Each level is one PathSolver run of all probe UEs (``settings`` with ``path_samples`` replaced). After a new
@@ -299,6 +300,8 @@ def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettin
     settings : RayTracingSettings (everything but ``path_samples`` and ``receivers_per_call`` is kept)
     check : ConvergenceCheck
     must_verify_rays : int or None. Rays that must be verified before stopping (e.g. a config's ``path_samples``).
+    warm_up : bool. Trace the lowest level once untimed first, so that no level's time includes Dr.Jit's
+        kernel compilation (once per receiver count, ~10-20 s on a CPU).
     progress : bool. Progress bars per level.
     log : callable(str) or None. One line per traced level.
 
@@ -310,6 +313,12 @@ def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettin
     if len(positions_m) == 0:
         raise CkmsimError("check_convergence needs at least one probe UE; the study area has no open cell")
     levels = sorted(set(check.ray_levels) | ({int(must_verify_rays)} if must_verify_rays else set()))
+    if warm_up:
+        start = time.perf_counter()
+        trace_paths(scene, positions_m, replace(settings, path_samples=int(levels[0]),
+                                                receivers_per_call=len(positions_m)), progress=False)
+        if log is not None:
+            log(f"warm-up (kernel compilation) {time.perf_counter() - start:.1f} s")
     runs, times = [], []
     for index, rays in enumerate(levels):
         level_settings = replace(settings, path_samples=int(rays), receivers_per_call=len(positions_m))

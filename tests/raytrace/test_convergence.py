@@ -123,7 +123,7 @@ def test_check_stops_once_a_level_is_verified(monkeypatch):
     monkeypatch.setattr(convergence, "trace_paths", fake_trace)
     check = ConvergenceCheck(ray_levels=(10**3, 10**4, 10**5, 10**6), target=(0.95, 0.9))
     report = check_convergence(None, np.zeros((4, 3)), RayTracingSettings(), check, progress=False, log=None)
-    assert traced == [10**3, 10**4, 10**5]
+    assert traced == [10**3, 10**3, 10**4, 10**5], "an untimed warm-up at the lowest level, then the levels"
     assert report.converged_rays == 10**4
     assert report.levels[0].match == [0.5, 0.5]
     assert report.levels[1].match == [1.0, 1.0]
@@ -132,13 +132,13 @@ def test_check_stops_once_a_level_is_verified(monkeypatch):
     # a config's own ray count is always traced and verified by a higher level
     traced.clear()
     report = check_convergence(None, np.zeros((4, 3)), RayTracingSettings(), check, must_verify_rays=2 * 10**5,
-                               progress=False, log=None)
+                               warm_up=False, progress=False, log=None)
     assert traced == [10**3, 10**4, 10**5, 2 * 10**5, 10**6]
     assert report.level(2 * 10**5).match == [1.0, 1.0]
 
 
 def test_check_not_reached(monkeypatch):
-    runs = iter([[[WALL]], [[GROUND]], [[LOS]]])
+    runs = iter([[[WALL]], [[WALL]], [[GROUND]], [[LOS]]])
     monkeypatch.setattr(convergence, "trace_paths", lambda *a, **k: _path_set(next(runs)))
     check = ConvergenceCheck(ray_levels=(10, 100, 1000), target=(0.9, 0.9))
     report = check_convergence(None, np.zeros((1, 3)), RayTracingSettings(), check, progress=False, log=None)
