@@ -199,6 +199,9 @@ def raytrace_check(
                                                             "(default: RayTracingSettings')."),
     seed: int = typer.Option(42, help="Seed of the PathSolver."),
     probe_seed: int = typer.Option(0, help="Seed of the probe draw."),
+    all_levels: bool = typer.Option(False, "--all-levels", help="Trace every ray count, also past convergence."),
+    reference_runs: int = typer.Option(0, help="Extra runs at the highest ray count (other seeds) added to the "
+                                               "reference only."),
     out: Optional[str] = typer.Option(None, help="Write the report as JSON to this file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
@@ -206,6 +209,7 @@ def raytrace_check(
     each ray count against the union of all runs and the rays at which the target is reached."""
     import json
 
+    from ckmsim.errors import CkmsimError
     from ckmsim.eval.quickstart import QuickstartConfig, _study_geometry
     from ckmsim.raytrace.convergence import ConvergenceCheck, check_convergence, probe_positions_m
     from ckmsim.raytrace.scene_setup import place_base_station
@@ -228,7 +232,10 @@ def raytrace_check(
     print(f"{scene}: {len(positions)} probe cells in {cells} x {cells} cells of {cell_size} m "
           f"around ({grid.center_x_m:.1f}, {grid.center_y_m:.1f}) m, BS at "
           f"({bs_position[0]:.1f}, {bs_position[1]:.1f}, {bs_position[2]:.1f}) m")
-    report = check_convergence(loaded, positions, settings, check, progress=not quiet)
+    if reference_runs < 0:
+        raise CkmsimError(f"--reference-runs must be >= 0. Received: {reference_runs}")
+    report = check_convergence(loaded, positions, settings, check, stop_early=not all_levels,
+                               reference_runs=reference_runs, progress=not quiet)
     print(report.table())
     print(report.summary())
     if out is not None:

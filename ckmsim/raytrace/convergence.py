@@ -232,6 +232,7 @@ class ConvergenceReport:
     converged_rays: int | None
     num_probes: int
     num_nlos: int
+    reference_runs: int = 0
     settings: dict = field(default_factory=dict)
 
     def level(self, rays: int) -> ConvergenceLevel | None:
@@ -241,7 +242,7 @@ class ConvergenceReport:
     def to_dict(self) -> dict:
         """Plain-dict form, for the manifest."""
         return {"check": self.check.to_dict(), "converged_rays": self.converged_rays, "num_probes": self.num_probes,
-                "num_nlos": self.num_nlos, "ray_tracing": self.settings,
+                "num_nlos": self.num_nlos, "reference_runs": self.reference_runs, "ray_tracing": self.settings,
                 "levels": [asdict(level) for level in self.levels]}
 
     def table(self) -> str:
@@ -283,8 +284,8 @@ def probe_positions_m(scene, grid, check: ConvergenceCheck) -> np.ndarray:
 
 
 def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettings, check: ConvergenceCheck,
-                      must_verify_rays: int | None = None, warm_up: bool = True, progress: bool = True,
-                      log=print) -> ConvergenceReport:
+                      must_verify_rays: int | None = None, warm_up: bool = True, stop_early: bool = True,
+                      reference_runs: int = 0, progress: bool = True, log=print) -> ConvergenceReport:
     """Trace UEs at the check's increasing ray levels until their strongest paths stop changing.
 
     Each level is one PathSolver run of all probe UEs (``settings`` with ``path_samples`` replaced). After a new
@@ -302,6 +303,9 @@ def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettin
     must_verify_rays : int or None. Rays that must be verified before stopping (e.g. a config's ``path_samples``).
     warm_up : bool. Trace the lowest level once untimed first, so that no level's time includes Dr.Jit's
         kernel compilation (once per receiver count, ~10-20 s on a CPU).
+    stop_early : bool. Stop at the first verified level (True) or trace every level (for measurements).
+    reference_runs : int >= 0. Extra runs at the highest traced level with other seeds (``settings.seed + 1``,
+        ...), added to the reference only: its union then holds paths a single run finds by chance.
     progress : bool. Progress bars per level.
     log : callable(str) or None. One line per traced level.
 
@@ -337,9 +341,18 @@ def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettin
             done = False
         if log is not None:
             log(line)
-        if done:
+        if done and stop_early:
             break
-    reference = union_reference(runs)
+    extra = []
+    for index in range(int(reference_runs)):
+        extra_settings = replace(settings, path_samples=int(levels[len(runs) - 1]), receivers_per_call=len(positions_m),
+                                 seed=int(settings.seed) + 1 + index)
+        start = time.perf_counter()
+        extra.append(trace_paths(scene, positions_m, extra_settings, progress=progress))
+        if log is not None:
+            log(f"reference run {index + 1}/{reference_runs} ({extra_settings.path_samples:.0e} rays, seed "
+                f"{extra_settings.seed}): {time.perf_counter() - start:.1f} s")
+    reference = union_reference(runs + extra)
     scored = []
     for rays, elapsed, run in zip(levels, times, runs):
         match = strongest_paths_match(run, reference, check.num_paths, check.tol_db, check.tol_deg)
@@ -350,5 +363,5 @@ def check_convergence(scene, positions_m: np.ndarray, settings: RayTracingSettin
     converged = next((lv.rays for lv in scored[:-1] if lv.meets(check.target)), None)
     counted = strongest_paths_match(reference, reference, check.num_paths)
     return ConvergenceReport(check=check, levels=scored, converged_rays=converged, num_probes=len(positions_m),
-                             num_nlos=counted["num_nlos_ue"],
+                             num_nlos=counted["num_nlos_ue"], reference_runs=len(runs) + len(extra),
                              settings=replace(settings, receivers_per_call=len(positions_m)).to_dict())

@@ -179,3 +179,22 @@ def test_cli_check_bad_input(capsys, args, message):
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and err.startswith("ckmsim: error: ")
+
+
+def test_all_levels_and_reference_runs(monkeypatch):
+    """Without early stopping every level is traced; extra reference runs (other seeds, at the top level) only
+    enter the reference: here one finds a stronger path that every level missed."""
+    traced = []
+
+    def fake_trace(scene, positions_m, settings, progress=True):
+        traced.append((settings.path_samples, settings.seed))
+        return _path_set([[LOS, WALL]] if settings.seed == 43 else [[WALL, GROUND]])
+
+    monkeypatch.setattr(convergence, "trace_paths", fake_trace)
+    check = ConvergenceCheck(ray_levels=(10, 100, 1000), target=(0.9, 0.9))
+    report = check_convergence(None, np.zeros((1, 3)), RayTracingSettings(seed=42), check, warm_up=False,
+                               stop_early=False, reference_runs=1, progress=False, log=None)
+    assert traced == [(10, 42), (100, 42), (1000, 42), (1000, 43)]
+    assert [level.rays for level in report.levels] == [10, 100, 1000]
+    assert all(level.match == [0.0, 0.0] for level in report.levels)
+    assert report.reference_runs == 4 and report.converged_rays is None
