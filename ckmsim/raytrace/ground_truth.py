@@ -22,7 +22,7 @@ import xarray as xr
 
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm
 from ckmsim.maps.grid import Grid
-from ckmsim.scene.geometry import cell_geometry
+from ckmsim.scene.geometry import cell_geometry, fill_from_nearest
 from ckmsim.raytrace.gain_map import gain_map_db
 from ckmsim.raytrace.paths import trace_paths
 from ckmsim.raytrace.scene_setup import place_base_station
@@ -131,7 +131,10 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
              "ground_m_range": [float(ground.min()), float(ground.max())] if len(rows) else []}
     if num_map_paths == 0:
         start = time.perf_counter()
-        gain_db = np.where(building, np.nan, gain_map_db(scene, grid, settings, geometry.ground_m))
+        # Building cells are masked anyway; giving them their open neighbours' ground keeps flat streets flat
+        # (the planar map) where building meshes reach below the ground.
+        map_ground = fill_from_nearest(geometry.ground_m, ~building, 0.0)
+        gain_db = np.where(building, np.nan, gain_map_db(scene, grid, settings, map_ground))
         timings["radio_map_solver"] = time.perf_counter() - start
         attrs["gain_source"] = "radio_map_solver: cell-area average at UE height over the local ground"
         return make_ckm(grid, {"gain_db": gain_db, "building": building}, attrs), None

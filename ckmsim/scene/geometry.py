@@ -138,8 +138,19 @@ def is_enclosure(scene) -> bool:
     return bool(np.mean((floor_faces_down & lid)[present]) > 0.5)
 
 
-def _fill_from_nearest(values: np.ndarray, known: np.ndarray, default: float) -> np.ndarray:
-    """``values`` with unknown cells set to the nearest known cell's value (``default`` if none is known)."""
+def fill_from_nearest(values: np.ndarray, known: np.ndarray, default: float) -> np.ndarray:
+    """``values`` with unknown cells set to the nearest known cell's value (``default`` if none is known).
+
+    Input
+    -----
+    values : [num_y, num_x], float
+    known : [num_y, num_x], bool
+    default : float
+
+    Output
+    ------
+    filled : [num_y, num_x], float
+    """
     if known.all():
         return values
     if not known.any():
@@ -189,7 +200,7 @@ def cell_geometry(scene, grid: Grid, clearance_m: float | None = None, enclosure
         highest = np.nanmax(np.where(np.isfinite(z_m).any(axis=0), z_m, 0.0), axis=0)
     # Heights to 0.1 mm: float32 ray distances are good to ~1e-6 m per 100 m, and the rounding makes flat
     # ground at z = 0 exactly 0, so UEs stand exactly where they stood before local ground existed.
-    ground = np.round(_fill_from_nearest(lowest.reshape(grid.shape), has_ground, 0.0), HEIGHT_DECIMALS) + 0.0
+    ground = np.round(fill_from_nearest(lowest.reshape(grid.shape), has_ground, 0.0), HEIGHT_DECIMALS) + 0.0
     top = np.where(has_surface, np.maximum(np.round(highest.reshape(grid.shape), HEIGHT_DECIMALS), ground), ground)
     return CellGeometry(ground_m=ground, top_m=top, has_ground=has_ground, building=top > ground + clearance,
                         ue_z_m=ground + float(grid.height_m), enclosure=enclosure)

@@ -34,7 +34,7 @@ from ckmsim.scene.load import scene_bounds
 
 #: A window qualifies when at least this fraction of its cells are open.
 MIN_OPEN_FRACTION = 0.2
-#: Preferred open fraction: streets and squares between buildings (the 64x64 munich quickstart area: 0.48).
+#: Preferred open fraction: streets and squares between buildings (munich's curated 64x64 area: 0.60).
 TARGET_OPEN_FRACTION = 0.6
 #: Largest survey lattice side [cells]; larger scenes are surveyed coarser than the area's cells.
 SURVEY_MAX_CELLS = 384
