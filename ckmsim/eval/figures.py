@@ -99,7 +99,10 @@ def plot_rate_cdfs(path: Path, panels: dict, title: str = "", bound_label: str =
         ax.set_xlabel("achievable rate [bit/s/Hz]")
         ax.set_title(f"{panel} ({len(bound)} UEs)", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+        if len(bound):
+            ax.legend(fontsize=6, ncol=2)
+        else:
+            ax.text(0.5, 0.5, "the task measured every test UE", ha="center", transform=ax.transAxes, fontsize=8)
     axes[0, 0].set_ylabel("CDF over UEs")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -60,7 +60,7 @@ class UeSets:
 
 def _summary(rates: np.ndarray, bound: np.ndarray, mask: np.ndarray, extra: dict | None = None) -> dict:
     if not mask.any():
-        return dict(EMPTY_SUMMARY)
+        return {**EMPTY_SUMMARY, **{name: float("nan") for name in (extra or {})}}
     out = {**rate_summary(rates[mask], bound[mask]), "num_ues": int(mask.sum())}
     for name, values in (extra or {}).items():
         out[name] = float(np.mean(values[mask]))

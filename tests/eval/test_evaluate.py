@@ -74,6 +74,9 @@ def test_outputs_and_record_shape(evaluation):
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "| bilinear | sr_x4 |" in report and "AP deployment" in report
+    # The tables' headline is over the test UEs the task did not measure, the margins each map's own
+    assert "test UEs the task did not measure" in (out / "simple_street_canyon" / "report.md").read_text()
+    assert all(m["margin_db"] >= 0 for m in study["coded_link"]["methods"].values())
     # CSI beamforming with the configured 2-antenna UE for every angle-predicting map, none for the gain-only one
     assert study["link"]["csi_beamforming"]["ue_array"]["num_ant"] == 2
     assert "### CSI beamforming" in report
@@ -129,7 +132,10 @@ def test_coded_link_scores_every_map_against_the_genie(evaluation):
     (TINY.replace("num_candidates = 3", "num_candidates = 0"), "num_candidates"),
     (TINY.replace('coded_mode = "graph"', 'coded_mode = "fast"'), "coded_mode"),
     (TINY.replace("num_ue_ant = 2", "num_ue_ant = 0"), "num_ue_ant"),
-    (TINY.replace("num_ue_ant = 2", "csi_pilot_overhead = 1.5"), "csi_pilot_overhead"),
+    (TINY.replace("num_ue_ant = 2", "calibration_fraction = 1.5"), "calibration_fraction"),
+    (TINY.replace("num_ue_ant = 2", "calibration_block_cells = 0"), "calibration_block_cells"),
+    # A pilot overhead is declared by each method, not configured for all of them
+    (TINY.replace("num_ue_ant = 2", "csi_pilot_overhead = 0.125"), "csi_pilot_overhead"),
 ])
 def test_bad_configs_name_the_field(tmp_path, text, message):
     path = tmp_path / "bad.toml"
