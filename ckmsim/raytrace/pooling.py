@@ -28,6 +28,7 @@ and is therefore pinned to sionna-rt |SIONNA_RT_VERSION|: :func:`check_sionna_rt
 from __future__ import annotations
 
 import time
+import warnings
 from importlib import metadata
 
 import numpy as np
@@ -121,56 +122,45 @@ def plan_probes(cells: np.ndarray, stride: int, radius: int) -> tuple[np.ndarray
     return probes, neighbours
 
 
-def _pairs_for_probes(candidate_probe: np.ndarray, neighbours: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Every (candidate, UE) pair to validate: each candidate with each neighbour of its probe.
+def _distinct_pairs(candidate_probe: np.ndarray, chain_key: np.ndarray, neighbours: list[np.ndarray],
+                    num_ue: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (chain, UE) pair to validate, once: each distinct chain with each neighbour of a probe that found it.
+
+    The image method's answer depends on the chain, not on the probe that found it (a reflection is off the
+    primitive's plane, a diffraction off the wedge's edge), so a chain reached through several probes is
+    validated once per UE.
 
     Input
     -----
     candidate_probe : [num_candidates], int
         Local probe index (into ``neighbours``) of each candidate.
-    neighbours : list of [num_neighbours_p] int arrays, one per local probe
-
-    Output
-    ------
-    candidate, ue : [num_pairs], int64
-    """
-    by_probe = np.argsort(candidate_probe, kind="stable")
-    counts = np.bincount(candidate_probe, minlength=len(neighbours))
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    cand_parts, ue_parts = [], []
-    for p, nbrs in enumerate(neighbours):
-        mine = by_probe[starts[p]:starts[p + 1]]
-        if len(mine) == 0:
-            continue
-        # [num_mine * num_neighbours]: candidate-major, neighbour-minor
-        cand_parts.append(np.repeat(mine, len(nbrs)))
-        ue_parts.append(np.tile(nbrs, len(mine)))
-    if not cand_parts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(cand_parts).astype(np.int64), np.concatenate(ue_parts).astype(np.int64)
-
-
-def _distinct_pairs(chain_key: np.ndarray, candidate: np.ndarray, ue: np.ndarray,
-                    num_ue: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keep one pair per (chain, UE): the image method's answer depends on the chain, not on the probe.
-
-    Input
-    -----
     chain_key : [num_candidates, k], int64
-        Identity of each candidate's chain (interaction types, shapes, primitives, diffracting edge).
-    candidate, ue : [num_pairs], int64
+        Identity of each candidate's chain (see :func:`_chain_keys`).
+    neighbours : list of [num_neighbours_p] int arrays, one per local probe
+    num_ue : int
 
     Output
     ------
-    candidate, ue : [num_distinct_pairs], int64, in their original order
+    candidate : [num_pairs], int64
+        A representative candidate (index into the inputs) of each pair's chain.
+    ue : [num_pairs], int64
+        The UE the chain is validated for.
     """
-    if len(candidate) == 0:
-        return candidate, ue
-    _, chain_id = np.unique(chain_key, axis=0, return_inverse=True)
-    pair_key = chain_id.reshape(-1)[candidate] * num_ue + ue
-    _, first = np.unique(pair_key, return_index=True)
-    first.sort()
-    return candidate[first], ue[first]
+    if len(candidate_probe) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # Exact row identity: view each key row as one opaque item.
+    rows = np.ascontiguousarray(chain_key).view(np.dtype((np.void, chain_key.dtype.itemsize * chain_key.shape[1])))
+    _, representative, chain_id = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    chain_id = chain_id.reshape(-1).astype(np.int64)
+    by_probe = np.argsort(candidate_probe, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(candidate_probe, minlength=len(neighbours)))])
+    keys = []
+    for p, nbrs in enumerate(neighbours):
+        chains = np.unique(chain_id[by_probe[starts[p]:starts[p + 1]]])
+        # [num_chains_p, num_neighbours_p] -> flat (chain, UE) keys
+        keys.append((chains[:, None] * num_ue + np.asarray(nbrs, dtype=np.int64)[None]).ravel())
+    keys = np.unique(np.concatenate(keys))
+    return representative[keys // num_ue].astype(np.int64), keys % num_ue
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -484,6 +474,11 @@ def _trace_probe_call(stages: _Stages, positions_m: np.ndarray, probes: np.ndarr
     padded = np.concatenate([probes, np.repeat(probes[-1:], per_call - len(probes))])
     buffer = stages.shoot_and_bounce(positions_m[padded])
     stats["shoot_and_bounce_s"] += time.perf_counter() - start
+    if buffer.buffer_size >= int(stages.settings.max_num_paths_per_src):
+        # Sionna drops candidates beyond the budget without a word; say so.
+        warnings.warn(f"Pooled shoot-and-bounce filled its candidate budget (max_num_paths_per_src="
+                      f"{stages.settings.max_num_paths_per_src}) for {len(probes)} probes: candidates were dropped. "
+                      "Raise max_num_paths_per_src or lower receivers_per_call.", RuntimeWarning, stacklevel=3)
 
     start = time.perf_counter()
     records = []
@@ -493,8 +488,7 @@ def _trace_probe_call(stages: _Stages, positions_m: np.ndarray, probes: np.ndarr
         # diffuse reflections, which are off), are not re-validated.
         keep = np.flatnonzero((probe < len(probes)) & ~np.array(buffer.valid.numpy(), dtype=bool))
         stats["num_candidates"] += int(len(keep))
-        candidate, ue = _pairs_for_probes(probe[keep], neighbours)
-        candidate, ue = _distinct_pairs(key[keep], candidate, ue, num_ue)
+        candidate, ue = _distinct_pairs(probe[keep], key[keep], neighbours, num_ue)
         candidate = keep[candidate]
         stats["num_pairs"] += int(len(candidate))
         for first in range(0, len(candidate), MAX_PAIRS_PER_CALL):

@@ -59,13 +59,19 @@ def test_plan_probes_rejects_repeated_cells():
         plan_probes(np.array([[0, 0], [0, 1], [0, 0]]), 3, 2)
 
 
-def test_distinct_pairs_keep_one_pair_per_chain_and_ue():
-    # candidates 0 and 2 are the same chain; UE 5 gets it through two probes
-    key = np.array([[1, 7, 3], [2, 8, 4], [1, 7, 3]])
-    candidate = np.array([0, 0, 1, 2, 2])
-    ue = np.array([5, 6, 5, 5, 7])
-    kept_candidate, kept_ue = pooling._distinct_pairs(key, candidate, ue, num_ue=8)
-    assert sorted(zip(kept_ue.tolist(), key[kept_candidate, 0].tolist())) == [(5, 1), (5, 2), (6, 1), (7, 1)]
+def test_distinct_pairs_keep_one_pair_per_chain_and_ue(rng):
+    """Against brute force: the set of (chain, UE) pairs over every candidate and every neighbour of its probe."""
+    num_ue, num_probes = 30, 4
+    neighbours = [np.sort(rng.choice(num_ue, size=rng.integers(1, 10), replace=False)) for _ in range(num_probes)]
+    # 40 candidates drawn from 12 distinct chains (key rows), spread over the probes
+    chains = rng.integers(0, 5, size=(12, 7))
+    chain_of = rng.integers(0, 12, size=40)
+    probe = rng.integers(0, num_probes, size=40)
+    candidate, ue = pooling._distinct_pairs(probe, chains[chain_of], neighbours, num_ue)
+    got = [(tuple(chains[chain_of[c]]), int(u)) for c, u in zip(candidate, ue)]
+    expected = {(tuple(chains[chain_of[c]]), int(u)) for c in range(40) for u in neighbours[probe[c]]}
+    assert len(got) == len(set(got)) == len(expected)
+    assert set(got) == expected
 
 
 # ----------------------------------------------------------------------------------------------------------
