@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -73,6 +74,10 @@ def plot_task_maps(path: Path, truth, observation, predictions: dict) -> None:
         fig.colorbar(gain_error_image, ax=axes[1, -1], label="|gain error| [dB] (clipped at 30)")
     if any("aoa_az_deg" in p for p in predictions.values()):
         fig.colorbar(angle_error_image, ax=axes[2, -1], label="|azimuth error| [deg] (clipped at 90)")
+    for row in range(3):
+        axes[row, 0].set_ylabel("y [m]", fontsize=7)
+    for col in range(cols):
+        axes[2, col].set_xlabel("x [m]", fontsize=7)
     fig.suptitle(f"{truth.attrs.get('scene', '')}: task {observation.task}", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -137,6 +142,35 @@ def write_figures(out: Path, truth, observations: dict, predictions: dict, rate_
                        bound_label=BOUND_LABELS.get(score, "perfect CSI"))
         written.append(path)
     return written
+
+
+def plot_ue_split(path: Path, truth, ue_cells, ue_sets: dict) -> None:
+    """Which UEs calibrate, which are scored and which are the headline, one panel per task.
+
+    ``ue_cells`` is ``(rows, cols)`` of the scored UEs; ``ue_sets`` maps a task to its
+    :class:`~ckmsim.eval.scoring.UeSets`.
+    """
+    grid = grid_of(truth)
+    building = truth["building"].values
+    rows, cols = ue_cells
+    colors = matplotlib.colors.ListedColormap(["tab:blue", "tab:orange", "tab:green"])
+    fig, axes = plt.subplots(1, max(1, len(ue_sets)), figsize=(4.4 * max(1, len(ue_sets)), 4.4), squeeze=False)
+    for ax, (task, sets) in zip(axes[0], ue_sets.items()):
+        # 0: calibration, 1: test UE the task measured, 2: headline (test UE the task did not measure)
+        label = np.full(grid.shape, np.nan)
+        label[rows, cols] = np.where(sets.test, np.where(sets.held_out, 2.0, 1.0), 0.0)
+        _show(ax, label, grid, f"task {task}: {int(sets.held_out.sum())} headline UEs", colors, -0.5, 2.5, building)
+        ax.set_xlabel("x [m]", fontsize=7)
+        ax.set_ylabel("y [m]", fontsize=7)
+    handles = [matplotlib.patches.Patch(color=c, label=t) for c, t in
+               zip(("tab:blue", "tab:orange", "tab:green", BUILDING_COLOR),
+                   ("calibration UE (margins only)", "test UE, measured by the task", "test UE, not measured (headline)",
+                    "building"))]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7)
+    fig.suptitle(f"{truth.attrs.get('scene', '')}: calibration / test split by spatial blocks", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 #: Legend label of each rate score's own bound.

@@ -393,7 +393,7 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
 
 def write_study_outputs(run: StudyRun, out: Path, title: str = "ckmsim quickstart") -> None:
     """``results.json``, ``report.md`` and the figures of one study, into ``out``."""
-    from ckmsim.eval.figures import write_figures
+    from ckmsim.eval.figures import plot_ue_split, write_figures
     from ckmsim.eval.report import write_report
 
     references, bounds = run.reference_rates, run.scorers.bounds
@@ -408,6 +408,7 @@ def write_study_outputs(run: StudyRun, out: Path, title: str = "ckmsim quickstar
                                        {"beam sweep": references["beam_sweep"],
                                         "random beam": references["random_beam"]}, run.csi_rates)},
                   {task: sets.held_out for task, sets in run.ue_sets.items()})
+    plot_ue_split(out / "ue_split.png", run.truth, run.scorer.ue_cells, run.ue_sets)
     (out / "results.json").write_text(json.dumps(run.results, indent=2, default=json_default))
     write_report(out, run.results, title)
 

@@ -149,7 +149,8 @@ def test_report_and_figures_are_written(tiny_quickstart):
     for record in results["methods"]:
         assert f"| {record['name']} | {record['task']} |" in report
     for name in ("maps_sr_x2.png", "maps_sr_x4.png", "rate_cdf_beam_selection.png",
-                 "rate_cdf_link_adaptation.png", "rate_cdf_csi_beamforming.png", "rate_cdf_scm_precoding.png"):
+                 "rate_cdf_link_adaptation.png", "rate_cdf_csi_beamforming.png", "rate_cdf_scm_precoding.png",
+                 "ue_split.png"):
         path = out / name
         assert path.is_file(), name
         assert path.read_bytes()[:8] == PNG_MAGIC, name
