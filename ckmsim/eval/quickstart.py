@@ -1,7 +1,10 @@
 """`ckmsim quickstart`: one scene, one BS, sparse sampling, classical reconstructions, map and link scores.
 
 The run has the shape every later study keeps: ground truth -> degradation -> methods -> map score and link
-score -> ``results.json`` + ``report.md`` + figures. The ground truth is cached in ``OUT/ground_truth`` with
+score -> ``results.json`` + ``report.md`` + figures. The link scores are fair (:mod:`ckmsim.eval.scoring`):
+each rate pays the downlink pilot overhead its method declares, link-adaptation margins are each map's own,
+calibrated on calibration UEs that are never scored (:mod:`ckmsim.eval.holdout`), the headline is over the
+test UEs the task did not measure, and each score is a share of its own bound. The ground truth is cached in ``OUT/ground_truth`` with
 the settings that made it, so a re-run (or a run interrupted after ray tracing) does not trace again.
 """
 
