@@ -412,8 +412,8 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     cells : [num_ue, 2], int
         ``(row, col)`` grid cell of each UE (distinct); neighbourhoods are taken in these units.
     settings : RayTracingSettings
-        ``pool_stride``, ``pool_radius`` and the PathSolver fields are read; ``receivers_per_call`` is the
-        number of probes per shoot-and-bounce call (fewer when there are fewer probes).
+        ``pool_stride``, ``pool_radius`` and the PathSolver fields are read; ``receivers_per_call`` bounds
+        the probes per shoot-and-bounce call (the probes are split into equal calls).
     progress : bool
         Show a progress bar over shoot-and-bounce calls.
     stats : dict or None
@@ -448,7 +448,10 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
         records.append(stages.validate(stages.line_of_sight(), diffraction=False))
         stats["los_s"] = time.perf_counter() - start
         if max_depth > 0:
-            per_call = min(int(settings.receivers_per_call), len(probes))
+            # Equal calls of at most receivers_per_call probes: padding a last, short call would cost as
+            # much shoot-and-bounce as a full one.
+            num_calls = -(-len(probes) // int(settings.receivers_per_call))
+            per_call = -(-len(probes) // num_calls)
             calls = range(0, len(probes), per_call)
             for first in tqdm(calls, desc="PathSolver (pooled)", unit="call", disable=not progress):
                 records.extend(_trace_probe_call(stages, positions_m, probes[first:first + per_call],

@@ -223,13 +223,14 @@ def test_pooled_paths_are_paths_the_standard_solver_finds_at_high_rays(canyon):
 GROUND_BS = (0.0, 0.0, 10.0)
 GROUND_GRID = Grid(center_x_m=25.0, center_y_m=5.0, num_x=7, num_y=7, cell_size_m=2.0, height_m=1.5)
 GROUND = RayTracingSettings(max_depth=2, diffraction=False, edge_diffraction=False, path_samples=10**4,
-                            receivers_per_call=16, path_solver="pooled", pool_stride=3, pool_radius=2)
+                            receivers_per_call=4, path_solver="pooled", pool_stride=3, pool_radius=2)
 
 
 @pytest.mark.raytrace
 def test_pooled_two_ray_ground_reflection_in_closed_form(tmp_path):
     """Over a flat metal plane every cell has exactly the LoS path and the ground reflection, at its own
-    geometry (cells that are not probes get their own reflection point, not the probe's)."""
+    geometry (cells that are not probes get their own reflection point, not the probe's). Nine probes at four
+    per call: three shoot-and-bounce calls of three."""
     from ckmsim.scene.load import load_scene
     from ckmsim.scene.writer import write_scene_folder
 
