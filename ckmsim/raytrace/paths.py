@@ -82,13 +82,41 @@ def diffraction_sampling(probability: float):
         SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY = previous
 
 
+@contextmanager
+def candidate_hash_slots(slots: int):
+    """Size Sionna RT's table of seen candidate chains for the duration of a ``with`` block.
+
+    Sionna RT 1.2.2 keeps a candidate chain only if its hash slot (``hash % size``, in each of two tables of
+    ``max(max_num_paths_per_src, SBCandidateGenerator.MIN_SPEC_COUNT_SIZE)`` slots per source) is still empty,
+    so a new chain whose slot another chain took is silently lost. The class attribute is set here and
+    restored on exit; see ``RayTracingSettings.candidate_hash_slots``.
+    """
+    from sionna.rt.path_solvers.sb_candidate_generator import SBCandidateGenerator
+
+    previous = SBCandidateGenerator.MIN_SPEC_COUNT_SIZE
+    SBCandidateGenerator.MIN_SPEC_COUNT_SIZE = int(slots)
+    try:
+        yield
+    finally:
+        SBCandidateGenerator.MIN_SPEC_COUNT_SIZE = previous
+
+
+@contextmanager
+def solver_sampling(settings: RayTracingSettings):
+    """Both Sionna RT class-level knobs of ``settings`` (diffraction sampling probability, candidate hash
+    slots) for the duration of a ``with`` block; use it around any PathSolver or candidate-generator call."""
+    with diffraction_sampling(settings.diffraction_sampling_probability), \
+            candidate_hash_slots(settings.candidate_hash_slots):
+        yield
+
+
 def _solve_chunk(scene, solver, receivers, positions_m: np.ndarray, settings: RayTracingSettings) -> dict:
     """Trace one fixed-size batch of receivers; return numpy arrays ``[num_receivers, num_paths]``."""
     import mitsuba as mi
 
     for receiver, (x, y, z) in zip(receivers, positions_m):
         receiver.position = mi.Point3f(float(x), float(y), float(z))
-    with diffraction_sampling(settings.diffraction_sampling_probability):
+    with solver_sampling(settings):
         paths = solver(scene, max_depth=int(settings.max_depth), samples_per_src=int(settings.path_samples),
                        max_num_paths_per_src=int(settings.max_num_paths_per_src), synthetic_array=True,
                        diffraction=settings.diffraction, edge_diffraction=settings.edge_diffraction,

@@ -2,6 +2,8 @@
 
 import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from shapely.geometry import box
@@ -229,3 +231,20 @@ def test_diffraction_sampling_probability_reaches_the_solver(wall_scene):
     with_diffraction = num_paths(0.5)
     assert np.all(with_diffraction > without)
     np.testing.assert_array_equal(num_paths(0.0), without)
+
+
+@pytest.mark.raytrace
+def test_candidate_hash_slots_reach_the_solver(wall_scene):
+    """Sionna drops a new candidate chain whose hash slot is taken: a table of 24 slots loses paths of the
+    toy scene that the default table keeps; the class attribute is restored after each call."""
+    from sionna.rt.path_solvers.sb_candidate_generator import SBCandidateGenerator
+
+    before = SBCandidateGenerator.MIN_SPEC_COUNT_SIZE
+
+    def num_paths(slots):
+        settings = replace(SETTINGS, max_num_paths_per_src=24, candidate_hash_slots=slots)
+        return int(trace_paths(wall_scene, UES, settings, progress=False)["valid"].values.sum())
+
+    assert num_paths(10**6) == 4 * len(UES)
+    assert num_paths(1) < 4 * len(UES)
+    assert SBCandidateGenerator.MIN_SPEC_COUNT_SIZE == before
