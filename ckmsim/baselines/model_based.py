@@ -46,10 +46,11 @@ def _bs_position_m(observation: Observation) -> np.ndarray:
 
 
 def _distances_m(observation: Observation) -> tuple[np.ndarray, np.ndarray]:
-    """2-D and 3-D distances [m] from the BS to every cell centre (at ``grid.height_m``), each [num_y, num_x]."""
+    """2-D and 3-D distances [m] from the BS to every cell's UE (``grid.height_m`` above the local ground),
+    each [num_y, num_x]."""
     bs = _bs_position_m(observation)
     # centres: [num_y, num_x, 3]
-    centres = observation.grid.cell_centers_m()
+    centres = observation.ue_positions_m()
     offset = centres - bs
     d_2d = np.hypot(offset[..., 0], offset[..., 1])
     d_3d = np.sqrt(d_2d ** 2 + offset[..., 2] ** 2)
@@ -276,7 +277,7 @@ class ThreeGppUmi(Method):
 
     with P_LOS from Table 7.4.2-1 and PL from Table 7.4.1-1. The average is taken over linear power gains,
     since the expected received power is what a power map describes; averaging dB would be a geometric mean.
-    h_BS is ``bs_position_m[2]``, h_UT is ``grid.height_m``, f_c is ``attrs['frequency_hz']``. The
+    h_BS is ``bs_position_m[2]`` above the open cells' median local ground, h_UT is ``grid.height_m``, f_c is ``attrs['frequency_hz']``. The
     measurements are ignored (a pure model); only the ``building`` prior is used (NaN gain there).
 
     Parameters
@@ -303,7 +304,11 @@ class ThreeGppUmi(Method):
         d_2d, d_3d = _distances_m(observation)
         # A cell centre at the BS itself has d_3d = 0; clamp so the log stays finite (near field anyway).
         d_3d = np.maximum(d_3d, _MIN_DISTANCE_M)
-        h_bs, h_ut = float(bs[2]), float(observation.grid.height_m)
+        # 38.901's h_BS is a height above the ground: over terrain, above the open cells' median ground
+        open_ground_m = (np.zeros(0) if observation.ground_m is None else
+                         np.asarray(observation.ground_m)[~np.asarray(observation.building, dtype=bool)])
+        ground_m = float(np.median(open_ground_m)) if open_ground_m.size else 0.0
+        h_bs, h_ut = float(bs[2]) - ground_m, float(observation.grid.height_m)
         pl_los = umi_path_loss_db(d_2d, d_3d, h_bs, h_ut, frequency_hz, los=True)
         pl_nlos = umi_path_loss_db(d_2d, d_3d, h_bs, h_ut, frequency_hz, los=False)
         p_los = umi_los_probability(d_2d)

@@ -313,12 +313,12 @@ def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str,
 # Deployment
 # ----------------------------------------------------------------------------------------------------------
 
-def _gain_map_at(scene, grid, position_m, settings: RayTracingSettings) -> np.ndarray:
+def _gain_map_at(scene, grid, position_m, settings: RayTracingSettings, ground_m: np.ndarray | None) -> np.ndarray:
     from ckmsim.raytrace.gain_map import gain_map_db
     from ckmsim.raytrace.scene_setup import place_base_station
 
     place_base_station(scene, position_m, settings)
-    return gain_map_db(scene, grid, settings)
+    return gain_map_db(scene, grid, settings, ground_m)
 
 
 def _site_ckm(run: StudyRun, gain_db: np.ndarray, position_m) -> xr.Dataset:
@@ -340,18 +340,24 @@ def deployment_study(run: StudyRun, config: EvaluationConfig, spec: DeploymentSp
     open_cells = np.argwhere(~truth["building"].values)
     rng = np.random.default_rng([config.seed, 17])
     picks = open_cells[rng.choice(len(open_cells), size=spec.num_existing - 1 + spec.num_candidates, replace=False)]
+    ground_m = truth["ground_m"].values.astype(np.float64) if "ground_m" in truth else np.zeros(grid.shape)
     centers = grid.cell_centers_m()
-    sites = [(float(centers[r, c, 0]), float(centers[r, c, 1]), float(spec.height_m)) for r, c in picks]
+    # sites stand spec.height_m above the local ground of their cell
+    sites = [(float(centers[r, c, 0]), float(centers[r, c, 1]), float(ground_m[r, c] + spec.height_m))
+             for r, c in picks]
     scene = load_scene(truth.attrs["scene"])
     settings = RayTracingSettings.from_dict(truth.attrs["ray_tracing"])
-    started = time.perf_counter()
-    true_maps = [_gain_map_at(scene, grid, site, settings) for site in sites]
-    trace_s = time.perf_counter() - started
     bs = tuple(truth.attrs["bs_position_m"])
+    started = time.perf_counter()
+    # The serving BS's map is re-made by the same RadioMapSolver as the candidates' (the truth's gain_db is
+    # the PathSolver's power sum at the cell centre), so that association compares like with like.
+    # [1 + num_sites, num_y, num_x]: the serving BS first, then the existing and the candidate sites
+    true_maps = np.stack([_gain_map_at(scene, grid, site, settings, ground_m) for site in [bs] + sites])
+    trace_s = time.perf_counter() - started
     existing_positions = [bs] + sites[:spec.num_existing - 1]
-    existing = np.stack([truth["gain_db"].values] + true_maps[:spec.num_existing - 1])
+    existing = true_maps[:spec.num_existing]
     candidate_positions = sites[spec.num_existing - 1:]
-    candidates_true = np.stack(true_maps[spec.num_existing - 1:])
+    candidates_true = true_maps[spec.num_existing:]
     users = ~truth["building"].values
     objective = DeploymentObjective(budget=run.scorer.budget, array_gain=float(run.scorer.array.num_ant),
                                     interference=spec.interference, metric=spec.metric)

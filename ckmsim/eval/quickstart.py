@@ -53,7 +53,7 @@ DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
 #: per-path layers get every rate score; gain-only ones (model-based) get the link-adaptation score.
 QUICKSTART_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
-GROUND_TRUTH_FORMAT = 4
+GROUND_TRUTH_FORMAT = 5
 #: Height of the default BS above the highest surface around it [m] ("rooftop height"; see
 #: :func:`ckmsim.scene.study_area.default_bs_position_m`).
 BS_MAST_M = 2.0

@@ -16,6 +16,9 @@ variable       dims                  dtype   meaning
 ``toa_s``      (path, y, x)          float32 propagation delay of the path [s]; NaN if absent
 ``los``        (y, x)                bool    the strongest path is line-of-sight
 ``building``   (y, x)                bool    the cell centre lies inside or on top of a building
+``ground_m``   (y, x)                float32 local ground height under the cell centre [m]: the UE of the
+                                             cell stands at ``ground_m + grid.height_m`` (scene geometry, a
+                                             prior like ``building``, never a measured layer); absent = z 0
 ============== ===================== ======= ===========================================================
 
 Angles follow the uplink (the UE at the cell transmits): "of arrival" is at the BS, "of departure" at the
@@ -41,7 +44,9 @@ from ckmsim.maps.grid import Grid
 #: end of CKMImageNet's gain-to-pixel mapping, so such cells map to pixel 0 as in that dataset.
 GAIN_FLOOR_DB = -250.0
 
-MAP_VARIABLES = {"gain_db": ("y", "x"), "los": ("y", "x"), "building": ("y", "x")}
+MAP_VARIABLES = {"gain_db": ("y", "x"), "los": ("y", "x"), "building": ("y", "x"), "ground_m": ("y", "x")}
+#: Map variables that describe the scene's geometry, not the channel: priors, never degraded or predicted.
+GEOMETRY_VARIABLES = ("building", "ground_m")
 PATH_VARIABLES = {name: ("path", "y", "x") for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "aod_az_deg",
                                                          "aod_el_deg", "toa_s")}
 KNOWN_VARIABLES = {**MAP_VARIABLES, **PATH_VARIABLES}

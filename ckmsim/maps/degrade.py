@@ -43,7 +43,7 @@ import xarray as xr
 
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.angles import wrap_deg
-from ckmsim.maps.ckm import GAIN_FLOOR_DB, grid_of, validate_ckm
+from ckmsim.maps.ckm import GAIN_FLOOR_DB, GEOMETRY_VARIABLES, grid_of, validate_ckm
 from ckmsim.maps.grid import Grid
 from ckmsim.maps.pixels import pixel_to_gain_db
 from ckmsim.validation import is_finite_number, is_whole_number
@@ -218,6 +218,9 @@ class Observation:
         Cells that hold a measurement (the anchors).
     building : [num_y, num_x], bool
         Building mask prior.
+    ground_m : [num_y, num_x], float or None
+        Local ground height prior [m] (the truth's ``ground_m``): the UE of a cell stands at
+        ``ground_m + grid.height_m``. None when the truth has none (ground at z = 0).
     factor : int or None
         Down-sampling step of a :class:`Subsample` or :class:`BlockAverage` step: the low-resolution values
         sit at the lattice cells ``(i * factor, j * factor)``, which grid-based methods read.
@@ -241,6 +244,11 @@ class Observation:
     attrs: dict = field(default_factory=dict)
     operator: LinearOperator | None = None
     degradation: tuple = ()
+    ground_m: np.ndarray | None = None
+
+    def ue_positions_m(self) -> np.ndarray:
+        """``[num_y, num_x, 3]``, float64: where the UE of each cell stands (x, y, ground + UE height) [m]."""
+        return self.grid.cell_centers_m(self.ground_m)
 
 
 def as_generator(seed) -> np.random.Generator:
@@ -267,13 +275,15 @@ def observe(truth: xr.Dataset) -> Observation:
     grid = grid_of(truth)
     building = truth["building"].values.astype(bool)
     operator = LinearOperator.sampling(~building)
-    measured = [name for name in truth.data_vars if truth[name].dtype != bool]
+    # geometry (building, ground) is a prior, not a measurement
+    measured = [name for name in truth.data_vars if truth[name].dtype != bool and name not in GEOMETRY_VARIABLES]
     values = truth[measured].copy(deep=True)
     keep = xr.DataArray(operator.observed, dims=("y", "x"))
     for name in measured:
         values[name] = values[name].where(keep)
+    ground_m = truth["ground_m"].values.astype(np.float64) if "ground_m" in truth else None
     return Observation(task=FULL_TASK, grid=grid, values=values, observed=operator.observed,
-                       building=building.copy(), attrs=dict(truth.attrs), operator=operator)
+                       building=building.copy(), attrs=dict(truth.attrs), operator=operator, ground_m=ground_m)
 
 
 def _float_layers(observation: Observation) -> list[str]:

@@ -137,7 +137,7 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
         gain_db = np.where(building, np.nan, gain_map_db(scene, grid, settings, map_ground))
         timings["radio_map_solver"] = time.perf_counter() - start
         attrs["gain_source"] = "radio_map_solver: cell-area average at UE height over the local ground"
-        return make_ckm(grid, {"gain_db": gain_db, "building": building}, attrs), None
+        return make_ckm(grid, {"gain_db": gain_db, "building": building, "ground_m": geometry.ground_m}, attrs), None
 
     start = time.perf_counter()
     paths = trace_paths(scene, grid.cell_centers_m(geometry.ground_m)[rows, cols], settings, progress=progress)
@@ -146,6 +146,6 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
     paths.attrs.update(scene=scene_name, grid=grid.to_dict())
     attrs["gain_source"] = "path_solver: power sum of the cell's paths at the UE"
     gain_db = path_power_db(paths, grid)
-    ckm = make_ckm(grid, {"gain_db": gain_db, "building": building, **path_layers(paths, grid, num_map_paths)},
-                   attrs)
+    ckm = make_ckm(grid, {"gain_db": gain_db, "building": building, "ground_m": geometry.ground_m,
+                          **path_layers(paths, grid, num_map_paths)}, attrs)
     return ckm, paths

@@ -161,3 +161,27 @@ def test_cross_ap_bad_inputs():
         distance_weighted_cross_ap(maps, np.zeros((2, 4)), [0.0, 0.0])
     with pytest.raises(CkmsimError, match="beta"):
         distance_weighted_cross_ap(maps, positions, [0.0, 0.0], beta=-1.0)
+
+
+def _on_ground(ckm, ground_m: float, bs_m):
+    """The same CKM with its scene lifted by ``ground_m`` (a ``ground_m`` prior) and the BS at ``bs_m``."""
+    grid_shape = ckm["building"].shape
+    lifted = ckm.assign(ground_m=(("y", "x"), np.full(grid_shape, ground_m, dtype=np.float32)))
+    lifted.attrs = {**ckm.attrs, "bs_position_m": list(bs_m)}
+    return lifted
+
+
+@pytest.mark.parametrize("method", [ThreeGppUmi, PathLossKriging])
+def test_model_based_maps_follow_the_local_ground(method):
+    """Lifting the whole scene (ground and BS) by 37 m is a translation: the map must not change. Ignoring
+    the ground prior would put the UEs 37 m below their cells and change every distance."""
+    truth = _truth(np.random.default_rng(1).normal(0.0, 4.0, (N, N)))
+    flat = method().predict(uniform_subsample(truth, 3))["gain_db"].values
+    lifted_bs = [BS_M[0], BS_M[1], BS_M[2] + 37.0]
+    lifted_truth = _on_ground(truth, 37.0, lifted_bs)
+    observation = uniform_subsample(lifted_truth, 3)
+    assert observation.ground_m is not None and "ground_m" not in observation.values
+    lifted = method().predict(observation)["gain_db"].values
+    np.testing.assert_allclose(lifted, flat, atol=1e-4, equal_nan=True)
+    ignored = method().predict(uniform_subsample(_on_ground(truth, 0.0, lifted_bs), 3))["gain_db"].values
+    assert np.nanmax(np.abs(ignored - flat)) > 1.0
