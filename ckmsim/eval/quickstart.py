@@ -39,10 +39,9 @@ from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.regions import region_masks, region_scores
 from ckmsim.models.pretrained import pretrained_esrresnet
-from ckmsim.scene.geometry import surface_height_m
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.scene.load import check_grid_in_scene, load_scene, scene_bounds
+from ckmsim.scene.load import check_grid_in_scene, load_scene
 from ckmsim.validation import check_fraction, is_whole_number
 
 #: Curated study-area centres, used when they qualify (:func:`ckmsim.scene.study_area.pick_study_area`);

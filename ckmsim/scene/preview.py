@@ -10,7 +10,7 @@ import numpy as np
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.ckm import GAIN_FLOOR_DB
 from ckmsim.maps.grid import Grid
-from ckmsim.scene.geometry import surface_height_m
+from ckmsim.scene.geometry import cell_geometry
 from ckmsim.scene.load import scene_bounds
 
 _DEFAULT_CELLS = 512
@@ -70,8 +70,8 @@ def preview_png(scene, out_png, grid: Grid | None = None, radio_map_db=None, tra
     else:
         labelled = [(f"tx{i}", tuple(float(v) for v in p)) for i, p in enumerate(transmitters)]
 
-    height = surface_height_m(scene, grid)
-    ground_z = scene_bounds(scene).z_min
+    geometry = cell_geometry(scene, grid)
+    height = geometry.top_m
     extent = grid.bounds_m  # (x_min, x_max, y_min, y_max): origin="lower" keeps row 0 at y_min
     # A bare Agg figure: no pyplot state, no global backend switch.
     fig = Figure(figsize=(8, 7))
@@ -80,8 +80,7 @@ def preview_png(scene, out_png, grid: Grid | None = None, radio_map_db=None, tra
     im = ax.imshow(height, origin="lower", extent=extent, cmap="gray", interpolation="nearest")
     fig.colorbar(im, ax=ax, label="height [m]")
     if overlay is not None:
-        building = height > ground_z + grid.height_m
-        shown = np.ma.masked_where(building | ~np.isfinite(overlay), overlay)
+        shown = np.ma.masked_where(geometry.building | ~np.isfinite(overlay), overlay)
         # Cells no ray reaches sit at the -250 dB floor; scaling to them would flatten the rest of the map.
         covered = shown.compressed()[shown.compressed() > GAIN_FLOOR_DB]
         vmin = float(np.percentile(covered, 1)) if covered.size else None
