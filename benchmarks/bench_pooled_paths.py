@@ -9,7 +9,7 @@ Setting (issue 13): ``munich``, 64 x 64 cells of 2 m centred on (8.5, 21) m, BS 
 depth 3, diffraction and edge diffraction on, UEs 1.5 m above the local ground of every open cell
 (``ckmsim.scene.geometry.cell_geometry``). For each ray count it times ``trace_paths`` with
 ``path_solver="standard"`` and with ``path_solver="pooled"`` (``pool_stride``, ``pool_radius`` from
-``--pooled``), same seed, after one untimed warm-up of each mode (Dr.Jit compiles its kernels on first use),
+``--pooled``; ``pool_seeds`` seeds over the probes), same seed, after one untimed warm-up of each mode (Dr.Jit compiles its kernels on first use),
 and scores them with :func:`ckmsim.raytrace.convergence.strongest_paths_match` (rank 1 and 2 within 0.5 dB
 and 0.5 deg, overall and on NLoS UEs) against one union reference. Wall seconds and this process's CPU seconds
 (all its threads) are both printed: on a shared machine the CPU seconds are the steadier measure of work.
@@ -120,6 +120,7 @@ def _reference_runs(scene, positions, cells, base, setup: Setup, log) -> list[tu
     """The independent reference runs (seeds 1, 2, ...), from the cache or traced and cached."""
     folder = _cache_dir(setup, base)
     recipe = [("standard", setup.ref_standard_rays, seed, 1, 0) for seed in range(1, setup.ref_standard + 1)]
+    # Pooled reference runs predate pool_seeds; they used one seed per run (pool_seeds=1), kept for the cache.
     recipe += [("pooled", setup.ref_pooled_rays, seed, 2, 2) for seed in range(1, setup.ref_pooled + 1)]
     runs = []
     for solver, rays, seed, stride, radius in recipe:
@@ -130,7 +131,7 @@ def _reference_runs(scene, positions, cells, base, setup: Setup, log) -> list[tu
             log(f"  reference {label}: cached ({seconds:.0f} s when traced)")
         else:
             settings = replace(base, path_solver=solver, path_samples=int(rays), seed=int(seed), pool_stride=stride,
-                               pool_radius=radius)
+                               pool_radius=radius, pool_seeds=1)
             paths, seconds, _ = _trace(scene, positions, cells, settings)
             _save(path, paths, seconds)
             log(f"  reference {label}: traced in {seconds:.0f} s, cached in {path}")
@@ -146,8 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="16x16 cells, 1e4/3e4 rays, one run per reference kind")
     parser.add_argument("--rays", type=float, nargs="+", help="ray counts compared (default 1e5 3e5)")
-    parser.add_argument("--pooled", nargs="+", default=["3,2"], metavar="STRIDE,RADIUS",
-                        help="pooled configurations timed beside the standard solver (default 3,2)")
+    parser.add_argument("--pooled", nargs="+", default=["3,2,4", "3,2,1", "4,2,4"], metavar="STRIDE,RADIUS,SEEDS",
+                        help="pooled configurations (pool_stride, pool_radius, pool_seeds) timed beside the standard "
+                             "solver (default 3,2,4 3,2,1 4,2,4)")
     args = parser.parse_args()
 
     from ckmsim.raytrace.convergence import strongest_paths_match, union_reference
@@ -174,9 +176,9 @@ def main() -> None:
 
     modes = {"standard": replace(base, path_solver="standard")}
     for config in args.pooled:
-        stride, radius = (int(v) for v in config.split(","))
-        modes[f"pooled s{stride}r{radius}"] = replace(base, path_solver="pooled", pool_stride=stride,
-                                                      pool_radius=radius)
+        stride, radius, seeds = (int(v) for v in (config.split(",") + ["4"])[:3])
+        modes[f"pooled s{stride}r{radius} x{seeds}"] = replace(base, path_solver="pooled", pool_stride=stride,
+                                                              pool_radius=radius, pool_seeds=seeds)
     for settings in modes.values():  # untimed warm-up: Dr.Jit kernel compilation
         _trace(scene, positions, cells, replace(settings, path_samples=10**4))
     timed = []
@@ -184,7 +186,7 @@ def main() -> None:
         for name, settings in modes.items():
             paths, seconds, cpu_seconds = _trace(scene, positions, cells, replace(settings, path_samples=int(rays)))
             timed.append((name, int(rays), paths, seconds, cpu_seconds))
-            log(f"  timed {name:<14} {rays:.0e} rays: {seconds:6.1f} s wall, {cpu_seconds:6.1f} s CPU, "
+            log(f"  timed {name:<18} {rays:.0e} rays: {seconds:6.1f} s wall, {cpu_seconds:6.1f} s CPU, "
                 f"load {os.getloadavg()[0]:.1f}")
 
     reference = union_reference([paths for _, paths, _ in reference_runs] + [run[2] for run in timed])

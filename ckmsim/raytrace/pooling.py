@@ -122,6 +122,36 @@ def plan_probes(cells: np.ndarray, stride: int, radius: int) -> tuple[np.ndarray
     return probes, neighbours
 
 
+def probe_seed_groups(probe_cells: np.ndarray, stride: int, num_groups: int) -> np.ndarray:
+    """Seed group of each probe, so that the probes a UE pools from trace with different seeds.
+
+    Shoot-and-bounce draws its random choices (which interaction a ray takes, where on an edge it diffracts)
+    per ray, whatever the targets, so probes traced in one call see the same ray paths. Probes of different
+    groups are traced with different seeds (``seed + group``): a UE pooling from the ~3 probes around it then
+    sees ~3 independent samplings for the cost of one. Groups follow the blocks: 1: one group; 2: a
+    checkerboard; 4: a 2 x 2 pattern (the four blocks around any block corner differ).
+
+    Input
+    -----
+    probe_cells : [num_probes, 2], int
+        ``(row, col)`` of the probes.
+    stride : int >= 1
+    num_groups : 1, 2 or 4
+
+    Output
+    ------
+    group : [num_probes], int64 in [0, num_groups)
+    """
+    block = np.asarray(probe_cells, dtype=np.int64).reshape(-1, 2) // stride
+    if num_groups == 1:
+        return np.zeros(len(block), dtype=np.int64)
+    if num_groups == 2:
+        return (block[:, 0] + block[:, 1]) % 2
+    if num_groups == 4:
+        return 2 * (block[:, 0] % 2) + block[:, 1] % 2
+    raise CkmsimError(f"The number of probe seed groups must be 1, 2 or 4. Received: pool_seeds={num_groups!r}")
+
+
 def _distinct_pairs(candidate_probe: np.ndarray, chain_key: np.ndarray, neighbours: list[np.ndarray],
                     num_ue: int) -> tuple[np.ndarray, np.ndarray]:
     """Every (chain, UE) pair to validate, once: each distinct chain with each neighbour of a probe that found it.
@@ -215,7 +245,7 @@ class _Stages:
         self.tgt_orientations = _zeros_points(len(positions_m))
         self.frequency_hz = float(np.array(scene.frequency, dtype=np.float64).ravel()[0])
 
-    def shoot_and_bounce(self, probe_positions_m: np.ndarray):
+    def shoot_and_bounce(self, probe_positions_m: np.ndarray, seed: int):
         """Stage 1 for the probes alone, LoS off (LoS is tested for every UE apart). Candidates only."""
         import drjit as dr
 
@@ -228,7 +258,7 @@ class _Stages:
                 tgt_positions=_points(probe_positions_m), samples_per_src=int(s.path_samples),
                 max_num_paths_per_src=int(s.max_num_paths_per_src), max_depth=int(s.max_depth), los=False,
                 specular_reflection=True, diffuse_reflection=False, refraction=True,
-                diffraction=bool(s.diffraction), edge_diffraction=bool(s.edge_diffraction), seed=int(s.seed))
+                diffraction=bool(s.diffraction), edge_diffraction=bool(s.edge_diffraction), seed=int(seed))
             buffer.schedule()
             # The generator reads the probability while its kernel is traced and run: evaluate inside.
             dr.eval()
@@ -412,8 +442,9 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     cells : [num_ue, 2], int
         ``(row, col)`` grid cell of each UE (distinct); neighbourhoods are taken in these units.
     settings : RayTracingSettings
-        ``pool_stride``, ``pool_radius`` and the PathSolver fields are read; ``receivers_per_call`` bounds
-        the probes per shoot-and-bounce call (the probes are split into equal calls).
+        ``pool_stride``, ``pool_radius``, ``pool_seeds`` and the PathSolver fields are read;
+        ``receivers_per_call`` bounds the probes per shoot-and-bounce call (each seed group's probes are split
+        into equal calls).
     progress : bool
         Show a progress bar over shoot-and-bounce calls.
     stats : dict or None
@@ -448,14 +479,13 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
         records.append(stages.validate(stages.line_of_sight(), diffraction=False))
         stats["los_s"] = time.perf_counter() - start
         if max_depth > 0:
-            # Equal calls of at most receivers_per_call probes: padding a last, short call would cost as
-            # much shoot-and-bounce as a full one.
-            num_calls = -(-len(probes) // int(settings.receivers_per_call))
-            per_call = -(-len(probes) // num_calls)
-            calls = range(0, len(probes), per_call)
-            for first in tqdm(calls, desc="PathSolver (pooled)", unit="call", disable=not progress):
-                records.extend(_trace_probe_call(stages, positions_m, probes[first:first + per_call],
-                                                 neighbours[first:first + per_call], per_call, num_ue, stats))
+            calls, per_call = _probe_calls(probe_seed_groups(cells[probes], int(settings.pool_stride),
+                                                             int(settings.pool_seeds)),
+                                           int(settings.receivers_per_call))
+            for group, members in tqdm(calls, desc="PathSolver (pooled)", unit="call", disable=not progress):
+                records.extend(_trace_probe_call(stages, positions_m, probes[members],
+                                                 [neighbours[m] for m in members], per_call,
+                                                 int(settings.seed) + int(group), num_ue, stats))
     raw = _records_to_chunk(records, num_ue, max_depth)
     chunk = deduplicate_paths(raw)
     stats["num_duplicate_paths_removed"] = int(raw["valid"].sum() - chunk["valid"].sum())
@@ -465,17 +495,35 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     return {name: values[:, :width] for name, values in chunk.items()}
 
 
-def _trace_probe_call(stages: _Stages, positions_m: np.ndarray, probes: np.ndarray, neighbours: list[np.ndarray],
-                      per_call: int, num_ue: int, stats: dict) -> list[dict]:
-    """Shoot-and-bounce for one batch of probes, then validate their chains for their neighbours.
+def _probe_calls(group: np.ndarray, max_per_call: int) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """Split the probes into shoot-and-bounce calls: per seed group, equal calls of at most ``max_per_call``.
 
-    The batch is padded to ``per_call`` probes with copies of its last probe (whose candidates are
-    dropped) so that Dr.Jit compiles the shoot-and-bounce kernel, which depends on the number of
-    targets, once.
+    Output
+    ------
+    calls : list of ``(group, members)``, members indexing the probes
+    per_call : int
+        The size every call is padded to, so that Dr.Jit compiles the shoot-and-bounce kernel (which
+        depends on the number of targets) once; equal calls keep the padding small.
+    """
+    calls, per_call = [], 1
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        num_calls = -(-len(members) // max_per_call)
+        size = -(-len(members) // num_calls)
+        per_call = max(per_call, size)
+        calls.extend((int(g), members[first:first + size]) for first in range(0, len(members), size))
+    return calls, per_call
+
+
+def _trace_probe_call(stages: _Stages, positions_m: np.ndarray, probes: np.ndarray, neighbours: list[np.ndarray],
+                      per_call: int, seed: int, num_ue: int, stats: dict) -> list[dict]:
+    """Shoot-and-bounce for one batch of probes with ``seed``, then validate their chains for their neighbours.
+
+    The batch is padded to ``per_call`` probes with copies of its last probe (whose candidates are dropped).
     """
     start = time.perf_counter()
     padded = np.concatenate([probes, np.repeat(probes[-1:], per_call - len(probes))])
-    buffer = stages.shoot_and_bounce(positions_m[padded])
+    buffer = stages.shoot_and_bounce(positions_m[padded], seed)
     stats["shoot_and_bounce_s"] += time.perf_counter() - start
     if buffer.buffer_size >= int(stages.settings.max_num_paths_per_src):
         # Sionna drops candidates beyond the budget without a word; say so.

@@ -54,6 +54,30 @@ def test_plan_probes_stride_one_radius_zero_is_every_cell_alone(rng):
     assert all(list(n) == [p] for p, n in zip(probes, neighbours))
 
 
+@pytest.mark.parametrize("num_groups", [1, 2, 4])
+def test_probe_seed_groups_differ_between_neighbouring_blocks(num_groups):
+    """2: adjacent blocks differ (checkerboard); 4: the four blocks around any block corner all differ."""
+    stride = 3
+    block_r, block_c = np.meshgrid(np.arange(7), np.arange(9), indexing="ij")
+    probes = np.stack([block_r.ravel() * stride + 1, block_c.ravel() * stride + 1], axis=1)
+    group = pooling.probe_seed_groups(probes, stride, num_groups).reshape(block_r.shape)
+    assert set(np.unique(group)) == set(range(num_groups))
+    if num_groups == 2:
+        assert np.all(group[1:, :] != group[:-1, :]) and np.all(group[:, 1:] != group[:, :-1])
+    if num_groups == 4:
+        corners = np.stack([group[:-1, :-1], group[1:, :-1], group[:-1, 1:], group[1:, 1:]], axis=-1)
+        assert np.all(np.sort(corners, axis=-1) == np.arange(4))
+
+
+def test_probe_calls_split_groups_into_equal_padded_calls():
+    group = np.array([0] * 7 + [1] * 3 + [2] * 5)
+    calls, per_call = pooling._probe_calls(group, max_per_call=4)
+    assert per_call == 4  # group 0: 7 -> 4 + 3; group 1: 3; group 2: 5 -> 3 + 2
+    assert sorted(np.concatenate([m for _, m in calls]).tolist()) == list(range(15))
+    assert all(np.all(group[m] == g) and len(m) <= per_call for g, m in calls)
+    assert [len(m) for _, m in calls] == [4, 3, 3, 3, 2]
+
+
 def test_plan_probes_rejects_repeated_cells():
     with pytest.raises(CkmsimError, match="one UE per grid cell"):
         plan_probes(np.array([[0, 0], [0, 1], [0, 0]]), 3, 2)
@@ -81,14 +105,14 @@ def test_distinct_pairs_keep_one_pair_per_chain_and_ue(rng):
 
 @pytest.mark.parametrize("field,value", [("path_solver", "fast"), ("path_solver", None), ("pool_stride", 0),
                                          ("pool_stride", 1.5), ("pool_stride", True), ("pool_radius", -1),
-                                         ("pool_radius", "2")])
+                                         ("pool_radius", "2"), ("pool_seeds", 3), ("pool_seeds", "4")])
 def test_bad_pooling_settings_name_the_field(field, value):
     with pytest.raises(CkmsimError, match=field):
         RayTracingSettings(**{field: value})
 
 
 def test_pooling_settings_round_trip():
-    settings = RayTracingSettings(path_solver="pooled", pool_stride=2, pool_radius=1)
+    settings = RayTracingSettings(path_solver="pooled", pool_stride=2, pool_radius=1, pool_seeds=2)
     assert RayTracingSettings.from_dict(settings.to_dict()) == settings
 
 
@@ -174,10 +198,10 @@ SAME_RUN = {"delay_tol_s": 1e-12, "angle_tol_deg": 0.05, "power_tol_db": 0.1}
 
 @pytest.mark.raytrace
 def test_stride_one_radius_zero_equals_standard_solver(canyon, canyon_standard):
-    """Every cell its own probe: the same seed and rays give the standard solver's paths, path by path."""
+    """Every cell its own probe, one seed: the same seed and rays give the standard solver's paths, path by path."""
     scene, positions, cells = canyon
-    pooled = trace_paths(scene, positions, replace(CANYON, path_solver="pooled", pool_stride=1, pool_radius=0),
-                         progress=False, cells=cells)
+    pooled = trace_paths(scene, positions, replace(CANYON, path_solver="pooled", pool_stride=1, pool_radius=0,
+                                                   pool_seeds=1), progress=False, cells=cells)
     standard = canyon_standard
     counts = standard["valid"].values.sum(axis=1)
     assert counts.min() >= 3
