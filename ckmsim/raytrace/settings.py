@@ -61,7 +61,11 @@ class RayTracingSettings:
         Probe spacing of the pooled solver [cells], >= 1.
     pool_radius : int
         Chebyshev radius [cells], >= 0, within which a probe's chains are tried; ``pool_stride = 1`` with
-        ``pool_radius = 0`` is the standard solver less its duplicate paths.
+        ``pool_radius = 0`` and ``pool_seeds = 1`` is the standard solver less its duplicate paths.
+    pool_seeds : {1, 2, 4}
+        Seeds of the pooled solver's probes (``seed``, ``seed + 1``, ...), laid out so that neighbouring probes
+        differ (:func:`ckmsim.raytrace.pooling.probe_seed_groups`): a cell pools independent ray samplings at
+        the cost of one.
     """
 
     frequency_hz: float = 28e9
@@ -79,6 +83,7 @@ class RayTracingSettings:
     path_solver: str = "standard"
     pool_stride: int = 3
     pool_radius: int = 2
+    pool_seeds: int = 4
 
     def __post_init__(self):
         if not self.frequency_hz > 0:
@@ -96,6 +101,8 @@ class RayTracingSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not is_whole_number(value, minimum=minimum):
                 raise CkmsimError(f"RayTracingSettings.{name} must be an integer >= {minimum}. Received: {name}={value!r}")
+        if isinstance(self.pool_seeds, bool) or self.pool_seeds not in (1, 2, 4):
+            raise CkmsimError(f"RayTracingSettings.pool_seeds must be 1, 2 or 4. Received: pool_seeds={self.pool_seeds!r}")
 
     def to_dict(self) -> dict:
         """Plain-dict form, for attrs and JSON."""
