@@ -18,9 +18,9 @@ import xarray as xr
 
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.angles import unit_vectors
-from ckmsim.raytrace.paths import (DUPLICATE_ANGLE_TOL_DEG, DUPLICATE_DELAY_TOL_S, PATH_VARIABLES,
-                                   _angle_between_deg, _pad_paths, _sort_by_power, deduplicate_paths,
-                                   path_set_arrays, trace_paths)
+from ckmsim.raytrace.paths import (DUPLICATE_ANGLE_TOL_DEG, DUPLICATE_DELAY_TOL_S, INTERACTION_TYPES,
+                                   PATH_VARIABLES, _angle_between_deg, _pad_paths, _sort_by_power,
+                                   deduplicate_paths, path_set_arrays, trace_paths)
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.validation import check_fraction, is_finite_number, is_whole_number
 
@@ -58,12 +58,18 @@ def union_reference(path_sets: list[xr.Dataset], delay_tol_s: float = DUPLICATE_
         raise CkmsimError("union_reference needs at least one path set. Received: path_sets=[]")
     _check_same_ues(path_sets)
     parts = [path_set_arrays(path_set) for path_set in path_sets]
-    merged = {name: np.concatenate([part[name] for part in parts], axis=1) for name in PATH_VARIABLES}
+    names = PATH_VARIABLES
+    depths = {part[INTERACTION_TYPES].shape[-1] if INTERACTION_TYPES in part else None for part in parts}
+    if len(depths) == 1 and None not in depths:
+        names = names + (INTERACTION_TYPES,)
+    merged = {name: np.concatenate([part[name] for part in parts], axis=1) for name in names}
     merged = _sort_by_power(deduplicate_paths(merged, delay_tol_s, angle_tol_deg))
     num_paths = max(1, int(merged["valid"].sum(axis=1).max(initial=0)))
     merged = _pad_paths(merged, num_paths)
     first = path_sets[0]
     data = {name: (("ue", "path"), merged[name].astype(first[name].dtype)) for name in PATH_VARIABLES}
+    if INTERACTION_TYPES in names:
+        data[INTERACTION_TYPES] = (("ue", "path", "depth"), merged[INTERACTION_TYPES].astype(np.uint8))
     union = xr.Dataset(data, coords={name: first[name] for name in ("ue_x_m", "ue_y_m", "ue_z_m")},
                        attrs=dict(first.attrs))
     union.attrs["union_of"] = len(path_sets)

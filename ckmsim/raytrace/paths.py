@@ -17,6 +17,10 @@ variable         dims         dtype     meaning
 ``valid``        (ue, path)   bool      the slot holds a path
 ================ ============ ========= ====================================================
 
+and, where the tracer provides them, ``interaction_types`` (ue, path, depth) uint8: Sionna RT's
+``InteractionType`` of each interaction (0 none, 1 specular, 2 diffuse, 4 refraction, 8 diffraction), what
+tells a reflection at an edge point from the diffraction there (:func:`count_duplicate_paths`).
+
 Coordinates ``ue_x_m``, ``ue_y_m``, ``ue_z_m`` give the UE positions; attrs hold the frequency, the BS
 position, the ray-tracing settings and ``num_duplicate_paths_removed`` (copies dropped by
 :func:`deduplicate_paths`). By reciprocity the departure angles at the BS are the uplink arrival angles the
@@ -244,8 +248,9 @@ def count_duplicate_paths(path_set: xr.Dataset, delay_tol_s: float = DUPLICATE_D
                           angle_tol_deg: float = DUPLICATE_ANGLE_TOL_DEG) -> np.ndarray:
     """Number of paths of each UE that are a copy of another of its paths ``[num_ue]`` int (0 = clean).
 
-    The check the dataset builder runs on every traced set (interaction types are not stored in a path set,
-    so only delays and directions are compared).
+    The check the dataset builder runs on every traced set. Interaction types are compared where the path set
+    carries ``interaction_types``; without them a reflection at an edge point and the diffraction there (the
+    same delay and directions) count as copies.
     """
     arrays = path_set_arrays(path_set)
     cleaned = deduplicate_paths(arrays, delay_tol_s, angle_tol_deg)
@@ -253,8 +258,10 @@ def count_duplicate_paths(path_set: xr.Dataset, delay_tol_s: float = DUPLICATE_D
 
 
 def path_set_arrays(path_set: xr.Dataset) -> dict:
-    """The numpy dict ``[num_ue, num_paths]`` (keys :data:`PATH_VARIABLES`) of a path set."""
-    return {name: np.asarray(path_set[name].values) for name in PATH_VARIABLES}
+    """The numpy dict ``[num_ue, num_paths]`` (keys :data:`PATH_VARIABLES`, and :data:`INTERACTION_TYPES`
+    ``[num_ue, num_paths, depth]`` where the set has them) of a path set."""
+    names = PATH_VARIABLES + ((INTERACTION_TYPES,) if INTERACTION_TYPES in path_set else ())
+    return {name: np.asarray(path_set[name].values) for name in names}
 
 
 def _sort_by_power(chunk: dict) -> dict:
@@ -273,8 +280,9 @@ def _pad_paths(chunk: dict, num_paths: int) -> dict:
         if width >= num_paths:
             out[name] = values[:, :num_paths]
             continue
-        fill = False if values.dtype == bool else (0.0 if np.iscomplexobj(values) else np.nan)
-        pad = np.full((values.shape[0], num_paths - width), fill, dtype=values.dtype)
+        fill = False if values.dtype == bool else (0 if values.dtype.kind in "iu" else
+                                                   (0.0 if np.iscomplexobj(values) else np.nan))
+        pad = np.full((values.shape[0], num_paths - width) + values.shape[2:], fill, dtype=values.dtype)
         out[name] = np.concatenate([values, pad], axis=1)
     return out
 
@@ -330,15 +338,15 @@ def trace_paths(scene, positions_m: np.ndarray, settings: RayTracingSettings, pr
                    _solve_chunk(scene, solver, receivers, padded, settings).items()}
             chunk = deduplicate_paths(raw)
             removed += int(raw["valid"].sum() - chunk["valid"].sum())
-            chunk.pop(INTERACTION_TYPES, None)
             chunks.append(_sort_by_power(chunk))
     finally:
         for receiver in receivers:
             scene.remove(receiver.name)
     num_paths = max(1, max((int(c["valid"].sum(axis=1).max(initial=0)) for c in chunks), default=1))
     chunks = [_pad_paths(c, num_paths) for c in chunks]
+    names = PATH_VARIABLES + ((INTERACTION_TYPES,) if chunks and INTERACTION_TYPES in chunks[0] else ())
     merged = {name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros((0, num_paths))
-              for name in PATH_VARIABLES}
+              for name in names}
     path_set = _make_path_set(merged, positions_m, scene, settings)
     path_set.attrs["num_duplicate_paths_removed"] = removed
     return path_set
@@ -358,6 +366,9 @@ def _make_path_set(arrays: dict, positions_m: np.ndarray, scene, settings: RayTr
         "los": (dims, arrays["los"].astype(bool) & valid),
         "valid": (dims, valid),
     }
+    if INTERACTION_TYPES in arrays:
+        data[INTERACTION_TYPES] = (dims + ("depth",),
+                                   np.where(valid[..., None], arrays[INTERACTION_TYPES], 0).astype(np.uint8))
     coords = {"ue_x_m": ("ue", positions_m[:, 0]), "ue_y_m": ("ue", positions_m[:, 1]),
               "ue_z_m": ("ue", positions_m[:, 2])}
     bs = next(iter(scene.transmitters.values()))

@@ -60,6 +60,19 @@ def test_interaction_types_separate_paths_with_equal_geometry():
     np.testing.assert_array_equal(out["valid"], [[True, True, False]])
 
 
+def test_count_duplicate_paths_compares_interaction_types_where_stored():
+    """The builder's re-check: a reflection at an edge point and the diffraction there are two paths when the
+    path set says so; without types they read as one."""
+    import xarray as xr
+
+    chunk = _chunk([{"a": 1.0}, {"a": 0.1}])
+    data = {name: (("ue", "path"), values) for name, values in chunk.items()}
+    without = xr.Dataset(data)
+    with_types = without.assign(interaction_types=(("ue", "path", "depth"), np.array([[[1, 1], [8, 1]]], np.uint8)))
+    assert count_duplicate_paths(without).tolist() == [1]
+    assert count_duplicate_paths(with_types).tolist() == [0]
+
+
 def test_azimuth_wrap_is_one_direction():
     chunk = _chunk([{"a": 1.0, "dep_az_deg": 179.999}, {"a": 0.9, "dep_az_deg": -179.999}])
     np.testing.assert_array_equal(deduplicate_paths(chunk)["valid"], [[True, False]])
@@ -174,6 +187,9 @@ def test_toy_scene_has_each_exact_path_once(wall_scene):
                 & (np.abs(paths["arr_az_deg"].values[u] - arr_az) < 0.01) \
                 & (np.abs(paths["arr_el_deg"].values[u] - arr_el) < 0.01) & valid
             assert same.sum() == 1, f"UE {u}: path of delay {delay_s * 1e9:.3f} ns found {same.sum()} times"
+        # LoS, two single reflections (ground, wall) and the corner path; 0 none, 1 specular
+        types = sorted(map(tuple, paths["interaction_types"].values[u][valid].tolist()))
+        assert types == [(0, 0), (1, 0), (1, 0), (1, 1)]
     assert count_duplicate_paths(paths).sum() == 0
 
 
