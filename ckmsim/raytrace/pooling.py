@@ -18,8 +18,14 @@ true path of its cell, not an approximation; what pooling changes is only *which
 The LoS path is tested for every cell. A chain reached through several probes yields the same path
 several times; :func:`ckmsim.raytrace.paths.deduplicate_paths` keeps one.
 
-With ``pool_stride = 1`` and ``pool_radius = 0`` every cell is its own probe and the result is the
-standard solver's (same seed, same rays), less its duplicates.
+Shoot-and-bounce draws its random choices per ray, whatever the targets, so probes traced together see the
+same ray paths; neighbouring probes are therefore traced with different seeds (``pool_seeds``,
+:func:`probe_seed_groups`) and a cell pools independent samplings. On munich the strongest path of a cell is
+often a diffraction off a short edge that few rays hit, and which seed samples it there decides the
+strongest path: this diversity is worth more than the extra chains of the neighbours' positions.
+
+With ``pool_stride = 1``, ``pool_radius = 0`` and ``pool_seeds = 1`` every cell is its own probe and the
+result is the standard solver's (same seed, same rays), less its duplicates.
 
 This module drives Sionna RT's internal classes (``PathsBuffer`` fields, the three stages called one by one)
 and is therefore pinned to sionna-rt |SIONNA_RT_VERSION|: :func:`check_sionna_rt_version`.

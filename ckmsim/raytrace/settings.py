@@ -56,7 +56,13 @@ class RayTracingSettings:
         ``"pooled"`` (:mod:`ckmsim.raytrace.pooling`, sionna-rt 1.2.2 only): shoot-and-bounce for one probe
         cell per ``pool_stride x pool_stride`` block, each probe's candidate chains validated exactly (image
         method + field calculator) for the cells within ``pool_radius`` of it, LoS for every cell. It needs
-        the UEs' grid cells (``trace_paths(..., cells=...)``); UE sets without cells use the standard solver.
+        the UEs' grid cells (``trace_paths(..., cells=...)``); UE sets without cells (CSI drops, probe
+        subsets) use the standard solver. Default ``"pooled"``, because it wins where it applies
+        (``benchmarks/bench_pooled_paths.py``, munich 64 x 64, 2457 open cells, depth 3 with diffraction,
+        against a union reference, one run on the shared 2-core machine): at the default 1e5 rays,
+        ``pool_stride=3, pool_radius=2, pool_seeds=4`` took 15 s against 39 s and found the strongest
+        path in 86.5 % of cells (NLoS 72.7 %) against 83.9 % (67.5 %), the second in 81.8 % against 79.0 %;
+        at 3e5 rays 24 s against 56 s (CPU 29 s against 105 s), 88.2 % against 85.5 %.
     pool_stride : int
         Probe spacing of the pooled solver [cells], >= 1.
     pool_radius : int
@@ -80,7 +86,7 @@ class RayTracingSettings:
     deterministic_radio_map: bool = True
     diffraction_sampling_probability: float = 0.2
     candidate_hash_slots: int = 10**8
-    path_solver: str = "standard"
+    path_solver: str = "pooled"
     pool_stride: int = 3
     pool_radius: int = 2
     pool_seeds: int = 4
