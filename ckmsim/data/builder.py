@@ -59,6 +59,7 @@ class SampleTask:
 
 def plan_samples(config: DatasetConfig) -> list[SampleTask]:
     """Every sample of the dataset, in commit order. Loads each scene once to tile it."""
+    from ckmsim.scene.geometry import cell_geometry
     from ckmsim.scene.load import load_scene
     from ckmsim.scene.tiles import tile_scene
 
@@ -66,7 +67,8 @@ def plan_samples(config: DatasetConfig) -> list[SampleTask]:
     scene_seeds = root.spawn(len(config.scenes))
     tasks = []
     for scene_name, scene_seed in zip(config.scenes, scene_seeds):
-        tiles = tile_scene(load_scene(scene_name), config.tile_cells, config.cell_size_m, config.ue_height_m,
+        scene = load_scene(scene_name)
+        tiles = tile_scene(scene, config.tile_cells, config.cell_size_m, config.ue_height_m,
                            config.min_open_fraction)
         if not tiles:
             raise CkmsimError(f"Scene '{scene_name}' has no tile of {config.tile_cells} cells with at least "
@@ -76,9 +78,10 @@ def plan_samples(config: DatasetConfig) -> list[SampleTask]:
         splits = _tile_splits(scene_name, len(chosen), config, np.random.default_rng(split_rng))
         for position, tile_number in enumerate(chosen):
             tile, building = tiles[tile_number]
+            ground_m = cell_geometry(scene, tile.grid).ground_m
             for tx_index, tx_seed in enumerate(sample_seeds[tile_number].spawn(config.transmitters_per_tile)):
-                tasks.append(_sample_task(len(tasks), scene_name, tile, building, tx_index, splits[position],
-                                          config, tx_seed))
+                tasks.append(_sample_task(len(tasks), scene_name, tile, building, ground_m, tx_index,
+                                          splits[position], config, tx_seed))
     return tasks
 
 
@@ -108,9 +111,10 @@ def _share(count: int, fraction: float) -> int:
     return int(min(count - 1, max(1, round(fraction * count))))
 
 
-def _sample_task(index: int, scene_name: str, tile, building: np.ndarray, tx_index: int, split: str,
-                 config: DatasetConfig, seed: np.random.SeedSequence) -> SampleTask:
-    """Draw the transmitter cell and the UE drop of one sample."""
+def _sample_task(index: int, scene_name: str, tile, building: np.ndarray, ground_m: np.ndarray, tx_index: int,
+                 split: str, config: DatasetConfig, seed: np.random.SeedSequence) -> SampleTask:
+    """Draw the transmitter cell and the UE drop of one sample; the transmitter stands ``tx_height_m`` above
+    the local ground of its cell (``ground_m`` [num_y, num_x] [m])."""
     rng = np.random.default_rng(seed)
     open_cells = np.argwhere(~building)
     row, col = open_cells[rng.integers(len(open_cells))]
@@ -125,7 +129,8 @@ def _sample_task(index: int, scene_name: str, tile, building: np.ndarray, tx_ind
     scene_label = Path(scene_name).parent.name if scene_name.lower().endswith(".xml") else scene_name
     return SampleTask(index=index, id=f"{scene_label}/tile{tile.index:03d}/tx{tx_index:02d}", scene=scene_name,
                       tile_index=int(tile.index), tx_index=tx_index, split=split, grid=tile.grid.to_dict(),
-                      tx_position_m=(float(x), float(y), float(config.tx_height_m)), ue_cells=ue_cells,
+                      tx_position_m=(float(x), float(y), float(ground_m[row, col] + config.tx_height_m)),
+                      ue_cells=ue_cells,
                       seed=int(rng.integers(2**31 - 1)))
 
 
@@ -168,7 +173,8 @@ def trace_sample(task: SampleTask, config: DatasetConfig) -> tuple[dict, dict]:
     arrays["tx_position_m"] = (("xyz",), np.asarray(task.tx_position_m, dtype=np.float64))
     if config.csi is not None:
         cells = np.asarray(task.ue_cells, dtype=np.int32).reshape(-1, 2)
-        positions = grid.cell_centers_m()[cells[:, 0], cells[:, 1]]
+        ground_m = ckm["ground_m"].values if "ground_m" in ckm else None
+        positions = grid.cell_centers_m(ground_m)[cells[:, 0], cells[:, 1]]
         channels, timings["csi_path_solver"] = trace_csi(scene, task.tx_position_m, positions, config.csi, settings)
         arrays["ue_cell"] = (("ue", "rc"), cells)
         arrays["ue_position_m"] = (("ue", "xyz"), positions.astype(np.float64))

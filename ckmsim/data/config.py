@@ -70,7 +70,7 @@ class DatasetConfig:
         no separate visibility test). Consumers that need a path layer refuse such a store by name
         (:meth:`ckmsim.data.store.DatasetStore.require_layers`).
     tx_height_m : float
-        Transmitter height above z = 0 [m], at a random non-building cell of the tile.
+        Transmitter height above the local ground of a random non-building cell of the tile [m].
     test_scenes : tuple of str
         Scenes whose every tile goes to the test split.
     val_fraction, test_fraction : float
