@@ -397,6 +397,36 @@ def _records(buffer, frequency_hz: float, max_depth: int) -> dict:
 # Assembly
 # ----------------------------------------------------------------------------------------------------------
 
+def _drop_rounded_copies(flat: dict) -> dict:
+    """Keep the strongest of the records that agree on UE, interaction types, delay to 0.1 ps and all four
+    angles to 0.01 deg.
+
+    Different probes and seeds reach one physical path through chains with different keys (another triangle of
+    the same wall, the other wedge of an edge), so pooling meets the same path many times (on munich, with four
+    seeds, about a third of the validated paths). This cheap vectorised pass removes almost all of them;
+    :func:`ckmsim.raytrace.paths.deduplicate_paths` then removes the few that straddle a rounding boundary,
+    with its own tolerances, so the result is the same, only faster.
+
+    Input / Output
+    --------------
+    flat : dict of ``[num_records, ...]`` arrays (``ue``, the path variables, ``interaction_types``)
+    """
+    from ckmsim.raytrace.paths import INTERACTION_TYPES
+
+    if len(flat["ue"]) < 2:
+        return flat
+    columns = [flat["ue"][:, None], flat[INTERACTION_TYPES].astype(np.int64),
+               np.round(flat["delay_s"] * 1e13)[:, None].astype(np.int64)]
+    columns += [np.round(flat[name] * 100.0)[:, None].astype(np.int64)
+                for name in ("dep_az_deg", "dep_el_deg", "arr_az_deg", "arr_el_deg")]
+    key = np.ascontiguousarray(np.concatenate(columns, axis=1))
+    strongest_first = np.argsort(-np.abs(flat["a"]) ** 2, kind="stable")
+    rows = key[strongest_first].view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
+    keep = np.sort(strongest_first[first])
+    return {name: values[keep] for name, values in flat.items()}
+
+
 def _records_to_chunk(records: list[dict], num_ue: int, max_depth: int) -> dict:
     """Flat path records -> per-UE arrays, strongest first.
 
@@ -415,6 +445,7 @@ def _records_to_chunk(records: list[dict], num_ue: int, max_depth: int) -> dict:
         flat = {"ue": np.zeros(0, dtype=np.int64), "a": np.zeros(0, dtype=np.complex128),
                 "los": np.zeros(0, dtype=bool), INTERACTION_TYPES: np.zeros((0, max_depth), dtype=np.uint32),
                 **{name: np.zeros(0) for name in names if name not in ("a", "los", INTERACTION_TYPES)}}
+    flat = _drop_rounded_copies(flat)
     power = np.abs(flat["a"]) ** 2
     order = np.lexsort((-power, flat["ue"]))
     ue = flat["ue"][order]
@@ -454,7 +485,8 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     progress : bool
         Show a progress bar over shoot-and-bounce calls.
     stats : dict or None
-        If given, filled with the seconds ``los_s``, ``shoot_and_bounce_s``, ``validation_s``, and the
+        If given, filled with the seconds ``los_s``, ``shoot_and_bounce_s``, ``validation_s``,
+        ``assembly_s`` (per-UE arrays and deduplication), and the
         counts ``num_probes``, ``num_candidates`` (chains found for the probes), ``num_pairs`` (distinct
         (chain, UE) pairs validated), ``num_duplicate_paths_removed``.
 
@@ -476,7 +508,7 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     stats = {} if stats is None else stats
     num_ue, max_depth = len(positions_m), int(settings.max_depth)
     probes, neighbours = plan_probes(cells, int(settings.pool_stride), int(settings.pool_radius))
-    stats.update(los_s=0.0, shoot_and_bounce_s=0.0, validation_s=0.0, num_probes=int(len(probes)),
+    stats.update(los_s=0.0, shoot_and_bounce_s=0.0, validation_s=0.0, assembly_s=0.0, num_probes=int(len(probes)),
                  num_candidates=0, num_pairs=0, num_duplicate_paths_removed=0)
     records = []
     if num_ue:
@@ -492,12 +524,14 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
                 records.extend(_trace_probe_call(stages, positions_m, probes[members],
                                                  [neighbours[m] for m in members], per_call,
                                                  int(settings.seed) + int(group), num_ue, stats))
-    raw = _records_to_chunk(records, num_ue, max_depth)
-    chunk = deduplicate_paths(raw)
-    stats["num_duplicate_paths_removed"] = int(raw["valid"].sum() - chunk["valid"].sum())
+    start = time.perf_counter()
+    chunk = deduplicate_paths(_records_to_chunk(records, num_ue, max_depth))
+    num_validated = sum(len(r["ue"]) for r in records if r is not None)
+    stats["num_duplicate_paths_removed"] = int(num_validated - chunk["valid"].sum())
     chunk.pop(INTERACTION_TYPES)
     chunk = _sort_by_power(chunk)
     width = max(1, int(chunk["valid"].sum(axis=1).max(initial=0)))
+    stats["assembly_s"] = time.perf_counter() - start
     return {name: values[:, :width] for name, values in chunk.items()}
 
 
