@@ -78,6 +78,23 @@ def test_probe_calls_split_groups_into_equal_padded_calls():
     assert [len(m) for _, m in calls] == [4, 3, 3, 3, 2]
 
 
+def test_rounded_copies_keep_the_strongest_and_every_distinct_path():
+    from ckmsim.raytrace.paths import INTERACTION_TYPES
+
+    # records 0/2 and 1/3 are copies (UE 0; delay within 0.01 ps, angles within 1e-4 deg); 4 is UE 1's own
+    # path at record 0's geometry; 5 differs from 0 in its interaction types only.
+    flat = {"ue": np.array([0, 0, 0, 0, 1, 0]),
+            "a": np.array([1.0, 2.0, 3.0, 0.5, 1.0, 1.0]) * 1e-6,
+            "delay_s": np.array([1e-7, 2e-7, 1e-7 + 1e-17, 2e-7, 1e-7, 1e-7]),
+            "dep_az_deg": np.array([10.0, 20.0, 10.0001, 20.0, 10.0, 10.0]),
+            "dep_el_deg": np.zeros(6), "arr_az_deg": np.zeros(6), "arr_el_deg": np.zeros(6),
+            "los": np.zeros(6, dtype=bool),
+            INTERACTION_TYPES: np.array([[1, 0], [1, 0], [1, 0], [1, 0], [1, 0], [8, 0]], dtype=np.uint32)}
+    kept = pooling._drop_rounded_copies(flat)
+    assert sorted(zip(kept["ue"].tolist(), (kept["a"] * 1e6).round(3).tolist())) == \
+        [(0, 1.0), (0, 2.0), (0, 3.0), (1, 1.0)]
+
+
 def test_plan_probes_rejects_repeated_cells():
     with pytest.raises(CkmsimError, match="one UE per grid cell"):
         plan_probes(np.array([[0, 0], [0, 1], [0, 0]]), 3, 2)
