@@ -60,9 +60,9 @@ class RayTracingSettings:
         subsets) use the standard solver. Default ``"pooled"``, because it wins where it applies
         (``benchmarks/bench_pooled_paths.py``, munich 64 x 64, 2457 open cells, depth 3 with diffraction,
         against a union reference, one run on the shared 2-core machine): at the default 1e5 rays,
-        ``pool_stride=3, pool_radius=2, pool_seeds=4`` took 15 s against 39 s and found the strongest
+        ``pool_stride=3, pool_radius=2, pool_seeds=4`` took 14 s against 37 s and found the strongest
         path in 86.5 % of cells (NLoS 72.7 %) against 83.9 % (67.5 %), the second in 81.8 % against 79.0 %;
-        at 3e5 rays 24 s against 56 s (CPU 29 s against 105 s), 88.2 % against 85.5 %.
+        at 3e5 rays 16 s against 84 s (CPU 28 s against 100 s), 88.2 % against 85.5 %.
     pool_stride : int
         Probe spacing of the pooled solver [cells], >= 1.
     pool_radius : int
