@@ -89,10 +89,11 @@ def _save(path: Path, paths: xr.Dataset, seconds: float) -> None:
 def _load(path: Path) -> tuple[xr.Dataset, float]:
     with np.load(path) as data:
         attrs = json.loads(str(data["attrs"]))
+        seconds = float(attrs.pop("bench_seconds"))
         coords = {name: ("ue", data[name]) for name in ("ue_x_m", "ue_y_m", "ue_z_m")}
-        variables = {name: (("ue", "path"), data[name]) for name in data.files
+        variables = {name: (("ue", "path", "depth")[:data[name].ndim], data[name]) for name in data.files
                      if name not in coords and name != "attrs"}
-    return xr.Dataset(variables, coords=coords, attrs=attrs), float(attrs.pop("bench_seconds"))
+    return xr.Dataset(variables, coords=coords, attrs=attrs), seconds
 
 
 def _cache_dir(setup: Setup, base) -> Path:

@@ -492,8 +492,9 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
 
     Output
     ------
-    dict of numpy arrays ``[num_ue, num_paths]`` with keys ``PATH_VARIABLES`` (as
-    ``ckmsim.raytrace.paths._solve_chunk`` returns, ``a`` with the carrier phase), one entry per distinct
+    dict of numpy arrays ``[num_ue, num_paths]`` with keys ``PATH_VARIABLES`` and
+    :data:`ckmsim.raytrace.paths.INTERACTION_TYPES` (``[num_ue, num_paths, max_depth]``), as
+    ``ckmsim.raytrace.paths._solve_chunk`` returns (``a`` with the carrier phase), one entry per distinct
     path (:func:`ckmsim.raytrace.paths.deduplicate_paths`, interaction types compared), strongest first,
     invalid slots last, ``num_paths`` = the largest path count of a UE (at least 1).
     """
@@ -528,7 +529,6 @@ def trace_pooled(scene, positions_m: np.ndarray, cells: np.ndarray, settings: Ra
     chunk = deduplicate_paths(_records_to_chunk(records, num_ue, max_depth))
     num_validated = sum(len(r["ue"]) for r in records if r is not None)
     stats["num_duplicate_paths_removed"] = int(num_validated - chunk["valid"].sum())
-    chunk.pop(INTERACTION_TYPES)
     chunk = _sort_by_power(chunk)
     width = max(1, int(chunk["valid"].sum(axis=1).max(initial=0)))
     stats["assembly_s"] = time.perf_counter() - start

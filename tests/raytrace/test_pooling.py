@@ -226,6 +226,11 @@ def test_stride_one_radius_zero_equals_standard_solver(canyon, canyon_standard):
     assert all(f.all() for f in _found_in(pooled, standard, **SAME_RUN))
     assert all(f.all() for f in _found_in(standard, pooled, **SAME_RUN))
     np.testing.assert_array_equal(pooled["los"].values.sum(axis=1), standard["los"].values.sum(axis=1))
+    # both carry the interaction sequence of every path; the same multiset of sequences per UE
+    for ue in range(len(positions)):
+        ours = sorted(map(tuple, pooled["interaction_types"].values[ue][pooled["valid"].values[ue]]))
+        theirs = sorted(map(tuple, standard["interaction_types"].values[ue][standard["valid"].values[ue]]))
+        assert ours == theirs
     # Sionna's cir() adds the carrier phase 2 pi f tau (~1e5 rad) in float32; ours is float64: 1e-2 rad apart.
     strongest = np.angle(pooled["a"].values[:, 0] * np.conj(standard["a"].values[:, 0]))
     assert np.abs(strongest).max() < 2e-2
