@@ -140,7 +140,9 @@ def trace_ground_truth(scene, scene_name: str, grid: Grid, bs_position_m, settin
         return make_ckm(grid, {"gain_db": gain_db, "building": building, "ground_m": geometry.ground_m}, attrs), None
 
     start = time.perf_counter()
-    paths = trace_paths(scene, grid.cell_centers_m(geometry.ground_m)[rows, cols], settings, progress=progress)
+    # the cells let the default pooled solver share candidate chains between neighbouring cells
+    paths = trace_paths(scene, grid.cell_centers_m(geometry.ground_m)[rows, cols], settings, progress=progress,
+                        cells=np.stack([rows, cols], axis=1))
     timings["path_solver"] = time.perf_counter() - start
     paths = paths.assign_coords(ue_row=("ue", rows), ue_col=("ue", cols))
     paths.attrs.update(scene=scene_name, grid=grid.to_dict())

@@ -255,10 +255,11 @@ class _Stages:
         """Stage 1 for the probes alone, LoS off (LoS is tested for every UE apart). Candidates only."""
         import drjit as dr
 
-        from ckmsim.raytrace.paths import diffraction_sampling
+        from ckmsim.raytrace.paths import solver_sampling
 
         s = self.settings
-        with diffraction_sampling(s.diffraction_sampling_probability):
+        # the same class-level knobs as the standard solver (diffraction sampling, candidate hash slots)
+        with solver_sampling(s):
             buffer = self.generator(
                 mi_scene=self.scene.mi_scene, src_positions=self.src_positions,
                 tgt_positions=_points(probe_positions_m), samples_per_src=int(s.path_samples),
