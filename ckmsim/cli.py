@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: help texts carry units in brackets ("[m]"), which rich markup would swallow as tags
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="ckmsim: channel knowledge maps on ray-traced ground truth, scored by map error and rate.")
 
 
@@ -39,9 +40,10 @@ def quickstart(
     seed: int = typer.Option(42, help="Seed of the ray tracers' sampling."),
     cells: int = typer.Option(64, help="Grid size: cells per side."),
     cell_size: float = typer.Option(2.0, help="Cell size [m]."),
-    center: Optional[str] = typer.Option(None, help="Study-area centre 'x,y' [m] (default: per scene)."),
+    center: Optional[str] = typer.Option(None, help="Study-area centre 'x,y' [m] (default: picked by open-cell "
+                                                    "fraction, see docs/datasets.md)."),
     bs: Optional[str] = typer.Option(None, help="BS position 'x,y,z' [m] (default: above the centre, 2 m over "
-                                                "the highest roof of the study area)."),
+                                                "the highest surface within 30 m of it)."),
     path_samples: int = typer.Option(10**5, help="PathSolver rays per batch of UEs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
@@ -59,7 +61,8 @@ def quickstart(
 
 def _sub_app(help_text: str) -> typer.Typer:
     """A command group with the root app's settings."""
-    return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help_text)
+    return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                       rich_markup_mode=None, help=help_text)
 
 
 @app.command()
