@@ -171,6 +171,15 @@ def region_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def _path_solver_text(rt: dict) -> str:
+    """How the per-cell paths were traced, from the ray-tracing settings' dict."""
+    rays = f"{rt['path_samples']:.0e} rays"
+    if rt.get("path_solver", "standard") == "pooled":
+        return (f"PathSolver with candidate pooling ({rays} per probe call, a probe every {rt['pool_stride']} "
+                f"cells, chains re-validated within {rt['pool_radius']} cells, {rt['pool_seeds']} seeds)")
+    return f"PathSolver {rays} per batch of {rt['receivers_per_call']} UEs"
+
+
 def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> Path:
     """Write ``report.md`` summarising settings, the results table and the figures."""
     grid, rt, link = results["grid"], results["ray_tracing"], results["link"]
@@ -181,13 +190,12 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
 
 ## Setting
 - Grid: {grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m centred on
-  ({grid['center_x_m']:.1f}, {grid['center_y_m']:.1f}) m, UEs at {grid['height_m']} m.
+  ({grid['center_x_m']:.1f}, {grid['center_y_m']:.1f}) m, UEs {grid['height_m']} m above the local ground.
 - BS at ({', '.join(f'{v:.1f}' for v in results['bs_position_m'])}) m, {link['bs_array']['num_ant']}-element
   half-wavelength ULA, DFT codebook of {link['codebook']['num_beams']} beams.
 - Ray tracing (Sionna RT): {rt['frequency_hz'] / 1e9:.1f} GHz, max depth {rt['max_depth']}, diffraction
-  {rt['diffraction']}, edge diffraction {rt['edge_diffraction']}; RadioMapSolver {rt['radio_map_samples']:.0e}
-  rays for the gain map, PathSolver {rt['path_samples']:.0e} rays per batch of {rt['receivers_per_call']}
-  UEs for the per-cell paths; seed {rt['seed']}.
+  {rt['diffraction']}, edge diffraction {rt['edge_diffraction']}; {_path_solver_text(rt)}; the gain map is
+  the power sum of each cell's (deduplicated) paths; seed {rt['seed']}.
 - Link budget: {budget['tx_power_dbm']} dBm over {budget['bandwidth_hz'] / 1e6:.0f} MHz
   ({budget['num_subcarriers']} subcarriers evaluated), noise figure {budget['noise_figure_db']} dB,
   noise power {budget['noise_power_dbm']:.1f} dBm. {link['num_ues']} UEs (non-building cells with a path).

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ckmsim.errors import CkmsimError
-from ckmsim.eval.holdout import UeSplit, measured_cells, spatial_block_split
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, UeSplit, measured_cells, spatial_block_split
 from ckmsim.link.adaptation import RateAdaptationScorer, calibrate_margin_db
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.map_csi import MapCsiBeamformingScorer
@@ -124,7 +124,7 @@ class StudyScorers:
     """
 
     def __init__(self, paths: xr.Dataset, frequency_hz: float, bs_array: AntennaArray, ue_array: AntennaArray,
-                 budget: LinkBudget, oversampling=1, target_outage: float = 0.1, block_cells: int = 8,
+                 budget: LinkBudget, oversampling=1, target_outage: float = 0.1, block_cells: int = DEFAULT_BLOCK_CELLS,
                  calibration_fraction: float = 0.25, seed: int = 0, precision: str = "double"):
         self.beam = BeamSelectionScorer(paths, bs_array, budget, oversampling, precision=precision)
         self.precoding = SCMPrecodingScorer(self.beam)

@@ -88,3 +88,18 @@ def test_a_block_average_measures_no_cell_of_a_full_block():
     np.testing.assert_array_equal(measured, expected)
     # whereas the anchors sit on every block's lattice cell
     assert observation.observed.sum() == 16
+
+
+def test_calibration_blocks_spread_over_the_area():
+    """A quarter of a full 8 x 8 grid of blocks: one calibration block in every 2 x 2 super-block (brute
+    force over the super-blocks), for every seed; a plain random draw of 16 of 64 blocks leaves some
+    super-block empty with probability ~1."""
+    rows, cols = _cells(64)
+    for seed in range(5):
+        split = spatial_block_split(rows, cols, block_cells=8, calibration_fraction=0.25, seed=seed)
+        calibration_blocks = {(r // 8, c // 8) for r, c in zip(rows[split.calibration], cols[split.calibration])}
+        assert len(calibration_blocks) == 16
+        for super_row in range(4):
+            for super_col in range(4):
+                inside = {(2 * super_row + i, 2 * super_col + j) for i in range(2) for j in range(2)}
+                assert len(inside & calibration_blocks) == 1

@@ -94,7 +94,8 @@ def test_every_score_stays_within_its_own_bound(tiny_quickstart):
                 continue
             for entry in (summary, summary["all_test_ues"]):
                 assert 0.0 <= entry["fraction_of_perfect_csi"] <= 1.0 + 1e-9, (record["name"], record["task"])
-                assert entry["p5_bps_hz"] <= entry["mean_bps_hz"] + 1e-9
+                # quantiles are ordered (the mean is not: a few UEs at 0 pull it below the 5th percentile)
+                assert 0.0 <= entry["p5_bps_hz"] <= entry["median_bps_hz"] + 1e-9
 
 
 def test_headline_is_over_test_ues_the_task_did_not_measure(tiny_quickstart):
