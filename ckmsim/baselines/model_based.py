@@ -119,6 +119,21 @@ class PathLossKriging(Method):
         self.variogram_model = variogram_model
         self.neighbors = int(neighbors)
 
+    def unsupported_reason(self, observation: Observation) -> str | None:
+        """The log-distance fit needs measurements at two or more distances from the BS (at least 1 m, the
+        clamp of :func:`fit_log_distance`): a study area smaller than a metre around the BS (toy scenes such
+        as ``simple_reflector``) has one."""
+        if "gain_db" not in observation.values or "bs_position_m" not in observation.attrs:
+            return None
+        gain = observation.values["gain_db"].transpose("y", "x").values
+        valid = np.asarray(observation.observed, dtype=bool) & ~np.asarray(observation.building, dtype=bool) \
+            & np.isfinite(gain)
+        _, d_3d = _distances_m(observation)
+        if np.unique(np.maximum(d_3d[valid], _MIN_DISTANCE_M)).size < 2:
+            return (f"{self.name}: every measured cell of task '{observation.task}' is within "
+                    f"{_MIN_DISTANCE_M:g} m of the BS, so the log-distance law has one distance to fit")
+        return None
+
     def predict(self, observation: Observation) -> xr.Dataset:
         """Fit the path loss, krige the residual, and return ``gain_db`` [dB] and ``building`` on the grid.
 

@@ -185,3 +185,15 @@ def test_model_based_maps_follow_the_local_ground(method):
     np.testing.assert_allclose(lifted, flat, atol=1e-4, equal_nan=True)
     ignored = method().predict(uniform_subsample(_on_ground(truth, 0.0, lifted_bs), 3))["gain_db"].values
     assert np.nanmax(np.abs(ignored - flat)) > 1.0
+
+
+def test_pathloss_kriging_declines_an_area_within_a_metre_of_the_bs():
+    """Every cell of a 0.6 m area 0.5 m under the BS is closer than the fit's 1 m clamp: one distance."""
+    grid = Grid(center_x_m=0.0, center_y_m=0.0, num_x=6, num_y=6, cell_size_m=0.1)
+    distance = np.linalg.norm(grid.cell_centers_m() - np.array([0.0, 0.0, 2.0]), axis=-1)
+    assert distance.max() < 1.0
+    tiny = make_ckm(grid, {"gain_db": -40.0 - 20.0 * np.log10(distance), "building": np.zeros((6, 6), bool)},
+                    {"scene": "toy", "frequency_hz": 28e9, "bs_position_m": [0.0, 0.0, 2.0]})
+    reason = PathLossKriging().unsupported_reason(uniform_subsample(tiny, 2))
+    assert reason is not None and "1 m of the BS" in reason
+    assert PathLossKriging().unsupported_reason(uniform_subsample(_truth(np.zeros((N, N))), 3)) is None
