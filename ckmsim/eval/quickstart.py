@@ -277,7 +277,7 @@ def run_study(config: QuickstartConfig, progress: bool = True, log=print) -> Stu
     scene = load_scene(config.scene)
     grid, bs = _study_geometry(scene, config)
     _check_out_dir(out)
-    log(f"scene {config.scene}: {grid.num_y}x{grid.num_x} cells of {grid.cell_size_m} m around "
+    log(f"scene {config.scene}: {grid.num_y}x{grid.num_x} cells of {grid.cell_size_m:g} m around "
         f"({grid.center_x_m:.1f}, {grid.center_y_m:.1f}) m, BS at ({bs[0]:.1f}, {bs[1]:.1f}, {bs[2]:.1f}) m")
 
     t0 = time.perf_counter()

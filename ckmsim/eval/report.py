@@ -189,7 +189,7 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
     text = f"""# {title} — {results['scene']}
 
 ## Setting
-- Grid: {grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m centred on
+- Grid: {grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']:g} m centred on
   ({grid['center_x_m']:.1f}, {grid['center_y_m']:.1f}) m, UEs {grid['height_m']} m above the local ground.
 - BS at ({', '.join(f'{v:.1f}' for v in results['bs_position_m'])}) m, {link['bs_array']['num_ant']}-element
   half-wavelength ULA, DFT codebook of {link['codebook']['num_beams']} beams.
@@ -254,7 +254,7 @@ def write_evaluation_report(out: Path, results: dict) -> Path:
         label = study["label"]
         grid = study["grid"]
         parts += [f"## {label}", "",
-                  f"{grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']} m, BS at "
+                  f"{grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']:g} m, BS at "
                   f"({', '.join(f'{v:.1f}' for v in study['bs_position_m'])}) m, {study['link']['num_ues']} UEs; "
                   f"details, maps and CDFs in [{label}/report.md]({label}/report.md).", "",
                   results_table(study), ""]
