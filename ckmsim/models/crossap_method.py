@@ -33,6 +33,8 @@ from ckmsim.models.crossap_data import CrossApEncoding
 
 #: File of a run folder that holds the encoding a model was trained with.
 RUN_INFO = "crossap.json"
+#: A known AP within this distance of the target is the target itself [m].
+TARGET_TOL_M = 1e-3
 
 
 class CrossApUNetMethod:
@@ -119,12 +121,25 @@ class CrossApUNetMethod:
         if positions.ndim != 2 or positions.shape[0] != maps.shape[0] or positions.shape[1] not in (2, 3):
             raise CkmsimError(f"known_positions_m must be [K, 2] or [K, 3] with K = {maps.shape[0]}. "
                               f"Received: shape={positions.shape}")
+        self._refuse_target_among_known(positions, target_position_m)
         if maps.shape[0] > self.encoding.num_known_aps:
             target = np.asarray(target_position_m, dtype=np.float64)[:2]
             nearest = np.argsort(np.linalg.norm(positions[:, :2] - target, axis=1), kind="stable")
             keep = np.sort(nearest[:self.encoding.num_known_aps])
             maps, positions = maps[keep], positions[keep]
         return maps, positions
+
+    @staticmethod
+    def _refuse_target_among_known(positions_m: np.ndarray, target_position_m) -> None:
+        """A known AP standing where the target stands is the target itself: its map would hand the network
+        the answer (the paper infers an AP whose map nobody has). Positions are compared in the coordinates
+        both give (x, y, and z where both have it), to 1 mm."""
+        target = np.asarray(target_position_m, dtype=np.float64).ravel()
+        dims = min(target.size, positions_m.shape[1])
+        same = np.flatnonzero(np.linalg.norm(positions_m[:, :dims] - target[:dims], axis=1) < TARGET_TOL_M)
+        if same.size:
+            raise CkmsimError(f"Known AP {int(same[0])} stands at the target position {target.tolist()}: its map is "
+                              f"the target's own. Pass the other APs' maps only.")
 
     def predict_gain_db(self, grid: Grid, building: np.ndarray, target_positions_m,
                         known_gain_db: np.ndarray | None = None,

@@ -265,12 +265,12 @@ def test_a_few_steps_lower_the_loss_and_the_run_predicts(tmp_path):
     assert one.shape == (16, 16) and two.shape == (2, 16, 16)
     assert np.isnan(one[area.building]).all()
     assert np.nanmin(one) >= RANGE_DB[0] and np.nanmax(one) <= RANGE_DB[1]
-    # more known APs than channels: the nearest three are used
-    many = method.predict_gain_db(area.grid, area.building, area.ap_positions_m[0], area.gain_db, area.ap_positions_m)
-    nearest = np.argsort(np.linalg.norm(area.ap_positions_m[:, :2] - area.ap_positions_m[0, :2], axis=1))[:3]
+    # more known APs than channels: the nearest three to a new site (one cell from AP 0) are used
+    site = area.ap_positions_m[0] + np.array([area.grid.cell_size_m, 0.0, 0.0])
+    many = method.predict_gain_db(area.grid, area.building, site, area.gain_db, area.ap_positions_m)
+    nearest = np.argsort(np.linalg.norm(area.ap_positions_m[:, :2] - site[:2], axis=1))[:3]
     keep = np.sort(nearest)
-    again = method.predict_gain_db(area.grid, area.building, area.ap_positions_m[0], area.gain_db[keep],
-                                   area.ap_positions_m[keep])
+    again = method.predict_gain_db(area.grid, area.building, site, area.gain_db[keep], area.ap_positions_m[keep])
     np.testing.assert_array_equal(many, again)
 
 
@@ -287,3 +287,24 @@ def test_train_config_names_bad_keys(tmp_path):
     path.write_text(path.read_text().replace("augmentation = true", "").replace("epochs = 4", "epochs = 0"))
     with pytest.raises(CkmsimError, match="epochs"):
         load_crossap_train_config(path)
+
+
+def test_cross_ap_method_refuses_the_targets_own_map_among_the_known_aps():
+    """The target's own map would give the network the answer; any other known AP is accepted."""
+    from ckmsim.models.crossap_method import CrossApUNetMethod
+    from ckmsim.models.crossap_unet import CrossApUNet
+
+    encoding = CrossApEncoding(num_known_aps=2, weight=0.2, gain_range_db=RANGE_DB)
+    model = CrossApUNet(encoding.num_input_channels, reduce_channels=3, encoder_channels=(6, 8),
+                        extra_conv_levels=(1,), top_channels=4)
+    method = CrossApUNetMethod(model, encoding)
+    grid = Grid(center_x_m=0.0, center_y_m=0.0, num_x=8, num_y=8, cell_size_m=2.0)
+    building = np.zeros((8, 8), dtype=bool)
+    maps = np.full((2, 8, 8), -80.0)
+    target = (1.0, 3.0, 10.0)
+    with pytest.raises(CkmsimError, match="Known AP 1 stands at the target position"):
+        method.predict_gain_db(grid, building, target, maps, np.array([[-5.0, -5.0, 10.0], [1.0, 3.0, 10.0]]))
+    with pytest.raises(CkmsimError, match="Known AP 0"):
+        method.predict_gain_db(grid, building, target, maps, np.array([[1.0, 3.0], [-5.0, -5.0]]))
+    gain_db = method.predict_gain_db(grid, building, target, maps, np.array([[-5.0, -5.0, 10.0], [1.0, 3.0, 25.0]]))
+    assert gain_db.shape == (8, 8) and np.all(np.isfinite(gain_db))
