@@ -265,8 +265,9 @@ def test_a_few_steps_lower_the_loss_and_the_run_predicts(tmp_path):
     assert one.shape == (16, 16) and two.shape == (2, 16, 16)
     assert np.isnan(one[area.building]).all()
     assert np.nanmin(one) >= RANGE_DB[0] and np.nanmax(one) <= RANGE_DB[1]
-    # more known APs than channels: the nearest three to a new site (one cell from AP 0) are used
-    site = area.ap_positions_m[0] + np.array([area.grid.cell_size_m, 0.0, 0.0])
+    # more known APs than channels: the nearest three to a new site (one cell from AP 0, towards the centre) are used
+    inwards = -np.sign(area.ap_positions_m[0, 0] - area.grid.center_x_m) or 1.0
+    site = area.ap_positions_m[0] + np.array([inwards * area.grid.cell_size_m, 0.0, 0.0])
     many = method.predict_gain_db(area.grid, area.building, site, area.gain_db, area.ap_positions_m)
     nearest = np.argsort(np.linalg.norm(area.ap_positions_m[:, :2] - site[:2], axis=1))[:3]
     keep = np.sort(nearest)
