@@ -37,13 +37,13 @@ from ckmsim.eval.quickstart import QUICKSTART_METHODS, QuickstartConfig, StudyRu
     write_study_outputs
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
-from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION, check_split_settings
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
 from ckmsim.maps.degrade import Degradation
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import check_fraction, check_table_keys, is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
 
 #: Deployment methods that need no measurement of the candidate site.
 MEASUREMENT_FREE = ("umi_3gpp", "cross_ap_weighted")
@@ -123,12 +123,7 @@ class EvaluationConfig:
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        if not is_whole_number(self.calibration_block_cells, minimum=1):
-            raise CkmsimError("calibration_block_cells must be an integer >= 1. Received: "
-                              f"calibration_block_cells={self.calibration_block_cells!r}")
-        if check_fraction(self.calibration_fraction, "calibration_fraction") in (0.0, 1.0):
-            raise CkmsimError("calibration_fraction must be in (0, 1). Received: "
-                              f"calibration_fraction={self.calibration_fraction!r}")
+        check_split_settings(self.calibration_block_cells, self.calibration_fraction)
         if not is_whole_number(self.coded_batch_size, minimum=1):
             raise CkmsimError("coded_batch_size must be a positive integer. Received: "
                               f"coded_batch_size={self.coded_batch_size!r}")

@@ -70,6 +70,17 @@ class UeSplit:
                 "num_test_blocks": int(len(np.unique(self.block[self.test])))}
 
 
+def check_split_settings(block_cells, calibration_fraction) -> None:
+    """Raise a :class:`CkmsimError` naming the field unless ``block_cells`` is an integer >= 1 and
+    ``calibration_fraction`` lies in (0, 1) (both the calibration and the test set need UEs)."""
+    if not is_whole_number(block_cells, minimum=1):
+        raise CkmsimError(f"calibration_block_cells must be an integer >= 1. Received: "
+                          f"calibration_block_cells={block_cells!r}")
+    if not (is_finite_number(calibration_fraction) and 0.0 < calibration_fraction < 1.0):
+        raise CkmsimError(f"calibration_fraction must be in (0, 1): both the calibration and the test set need "
+                          f"UEs. Received: calibration_fraction={calibration_fraction!r}")
+
+
 def spatial_block_split(ue_rows: np.ndarray, ue_cols: np.ndarray, block_cells: int = DEFAULT_BLOCK_CELLS,
                         calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION, seed: int = 0) -> UeSplit:
     """Split UEs into calibration and test sets by seeded spatial blocks (module docstring).
@@ -96,10 +107,7 @@ def spatial_block_split(ue_rows: np.ndarray, ue_cols: np.ndarray, block_cells: i
                                                           and np.issubdtype(cols.dtype, np.integer)):
         raise CkmsimError("ue_rows and ue_cols must be [num_ue] integer arrays of the same length. Received: "
                           f"{rows.shape} {rows.dtype}, {cols.shape} {cols.dtype}")
-    if not is_whole_number(block_cells, minimum=1):
-        raise CkmsimError(f"calibration_block_cells must be an integer >= 1. Received: {block_cells!r}")
-    if not (is_finite_number(calibration_fraction) and 0.0 < calibration_fraction < 1.0):
-        raise CkmsimError(f"calibration_fraction must be in (0, 1). Received: {calibration_fraction!r}")
+    check_split_settings(block_cells, calibration_fraction)
     if not is_whole_number(seed, minimum=0):
         raise CkmsimError(f"seed must be an integer >= 0. Received: seed={seed!r}")
     block_cells = int(block_cells)

@@ -25,7 +25,7 @@ from ckmsim.baselines.least_squares import LEAST_SQUARES
 from ckmsim.baselines.model_based import MODEL_BASED
 from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.errors import CkmsimError
-from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION, check_split_settings
 from ckmsim.eval.scoring import StudyScorers, UeSets, summarize_reference
 from ckmsim.link.adaptation import RateAdaptationScorer
 from ckmsim.link.budget import LinkBudget
@@ -42,7 +42,7 @@ from ckmsim.models.pretrained import pretrained_esrresnet
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene
-from ckmsim.validation import check_fraction, is_whole_number
+from ckmsim.validation import is_whole_number
 
 #: Curated study-area centres, used when they qualify (:func:`ckmsim.scene.study_area.pick_study_area`);
 #: munich's keeps its published quickstart numbers comparable. Other scenes' areas are picked.
@@ -109,12 +109,7 @@ class QuickstartConfig:
             raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        if not is_whole_number(self.calibration_block_cells, minimum=1):
-            raise CkmsimError("calibration_block_cells must be an integer >= 1. Received: "
-                              f"calibration_block_cells={self.calibration_block_cells!r}")
-        if not (check_fraction(self.calibration_fraction, "calibration_fraction") not in (0.0, 1.0)):
-            raise CkmsimError("calibration_fraction must be in (0, 1): both the calibration and the test set need "
-                              f"UEs. Received: calibration_fraction={self.calibration_fraction!r}")
+        check_split_settings(self.calibration_block_cells, self.calibration_fraction)
         self.degradations()  # fails early, naming the bad task
 
     def degradations(self) -> list[Degradation]:
