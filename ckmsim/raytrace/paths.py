@@ -70,39 +70,33 @@ DUPLICATE_ANGLE_TOL_DEG = 0.05
 
 
 @contextmanager
-def diffraction_sampling(probability: float):
-    """Set Sionna RT's diffraction sampling probability for the duration of a ``with`` block.
-
-    Sionna RT 1.2.2 reads it from the class attribute ``SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY``
-    while tracing; the previous value is restored on exit, also after an error.
-    """
+def _candidate_generator_attribute(name: str, value):
+    """Set the class attribute ``name`` of Sionna RT 1.2.2's ``SBCandidateGenerator`` (read while tracing)
+    for the duration of a ``with`` block; the previous value is restored on exit, also after an error."""
     from sionna.rt.path_solvers.sb_candidate_generator import SBCandidateGenerator
 
-    previous = SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY
-    SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY = float(probability)
+    previous = getattr(SBCandidateGenerator, name)
+    setattr(SBCandidateGenerator, name, value)
     try:
         yield
     finally:
-        SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY = previous
+        setattr(SBCandidateGenerator, name, previous)
 
 
-@contextmanager
+def diffraction_sampling(probability: float):
+    """Set Sionna RT's diffraction sampling probability (``SBCandidateGenerator.DIFFRACTION_SAMPLING_PROBABILITY``)
+    for the duration of a ``with`` block."""
+    return _candidate_generator_attribute("DIFFRACTION_SAMPLING_PROBABILITY", float(probability))
+
+
 def candidate_hash_slots(slots: int):
     """Size Sionna RT's table of seen candidate chains for the duration of a ``with`` block.
 
     Sionna RT 1.2.2 keeps a candidate chain only if its hash slot (``hash % size``, in each of two tables of
     ``max(max_num_paths_per_src, SBCandidateGenerator.MIN_SPEC_COUNT_SIZE)`` slots per source) is still empty,
-    so a new chain whose slot another chain took is silently lost. The class attribute is set here and
-    restored on exit; see ``RayTracingSettings.candidate_hash_slots``.
+    so a new chain whose slot another chain took is silently lost. See ``RayTracingSettings.candidate_hash_slots``.
     """
-    from sionna.rt.path_solvers.sb_candidate_generator import SBCandidateGenerator
-
-    previous = SBCandidateGenerator.MIN_SPEC_COUNT_SIZE
-    SBCandidateGenerator.MIN_SPEC_COUNT_SIZE = int(slots)
-    try:
-        yield
-    finally:
-        SBCandidateGenerator.MIN_SPEC_COUNT_SIZE = previous
+    return _candidate_generator_attribute("MIN_SPEC_COUNT_SIZE", int(slots))
 
 
 @contextmanager
