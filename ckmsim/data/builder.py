@@ -93,11 +93,13 @@ def _choose_tiles(num_tiles: int, wanted: int, rng: np.random.Generator) -> list
 
 
 def _tile_splits(scene_name: str, num_tiles: int, config: DatasetConfig, rng: np.random.Generator) -> list[str]:
-    """Split of each chosen tile: whole test scenes go to ``test``; otherwise tiles are shuffled and cut by
+    """Split of each chosen tile: whole test scenes go to ``test``, whole validation scenes to ``val``; otherwise tiles are shuffled and cut by
     the validation and test fractions (rounded, so a split with a non-zero share gets at least one tile when
     the scene has more than one)."""
     if scene_name in config.test_scenes:
         return ["test"] * num_tiles
+    if scene_name in config.val_scenes:
+        return ["val"] * num_tiles
     num_val = _share(num_tiles, config.val_fraction)
     num_test = _share(num_tiles - num_val, config.test_fraction / max(1e-12, 1.0 - config.val_fraction))
     labels = ["val"] * num_val + ["test"] * num_test + ["train"] * (num_tiles - num_val - num_test)

@@ -18,6 +18,7 @@ Example (``experiments/datasets/small.toml``)::
 
     [split]
     test_scenes = ["munich"]   # whole scenes held out for testing
+    val_scenes = []            # whole scenes for validation (a city the training never sees)
     val_fraction = 0.25        # share of the remaining tiles for validation
 
     [ray_tracing]              # any field of ckmsim.raytrace.settings.RayTracingSettings
@@ -73,6 +74,9 @@ class DatasetConfig:
         Transmitter height above the local ground of a random non-building cell of the tile [m].
     test_scenes : tuple of str
         Scenes whose every tile goes to the test split.
+    val_scenes : tuple of str
+        Scenes whose every tile goes to the validation split, so that early stopping is judged on a city the
+        training never saw (a scene may not be in both).
     val_fraction, test_fraction : float
         Shares of the other tiles assigned to validation and test, by tile (never by sample).
     ray_tracing : RayTracingSettings
@@ -95,6 +99,7 @@ class DatasetConfig:
     num_map_paths: int = 2
     tx_height_m: float = 10.0
     test_scenes: tuple[str, ...] = ()
+    val_scenes: tuple[str, ...] = ()
     val_fraction: float = 0.0
     test_fraction: float = 0.0
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
@@ -124,9 +129,13 @@ class DatasetConfig:
         if self.val_fraction + self.test_fraction > 1.0:
             raise CkmsimError(f"Dataset config: val_fraction + test_fraction exceeds 1. Received: "
                               f"val_fraction={self.val_fraction}, test_fraction={self.test_fraction}")
-        unknown = [s for s in self.test_scenes if s not in self.scenes]
-        if unknown:
-            raise CkmsimError(f"Dataset config: test_scenes {unknown} are not among the scenes {list(self.scenes)}")
+        for name in ("test_scenes", "val_scenes"):
+            unknown = [s for s in getattr(self, name) if s not in self.scenes]
+            if unknown:
+                raise CkmsimError(f"Dataset config: {name} {unknown} are not among the scenes {list(self.scenes)}")
+        both = sorted(set(self.test_scenes) & set(self.val_scenes))
+        if both:
+            raise CkmsimError(f"Dataset config: scenes {both} are in both test_scenes and val_scenes")
 
     @property
     def gain_only(self) -> bool:
@@ -138,6 +147,10 @@ class DatasetConfig:
         out = asdict(self)
         out["scenes"] = list(self.scenes)
         out["test_scenes"] = list(self.test_scenes)
+        # absent when empty, so that stores built before whole validation scenes existed still resume
+        out["val_scenes"] = list(self.val_scenes)
+        if not self.val_scenes:
+            out.pop("val_scenes")
         # absent rather than None, so that stores built before the check existed still resume
         out.pop("convergence")
         if self.convergence is not None:
@@ -155,6 +168,7 @@ class DatasetConfig:
         values["convergence"] = None if check is None else _dataclass_from(ConvergenceCheck, check, "convergence")
         values["scenes"] = tuple(values.get("scenes", ()))
         values["test_scenes"] = tuple(values.get("test_scenes", ()))
+        values["val_scenes"] = tuple(values.get("val_scenes", ()))
         return _dataclass_from(cls, values, "dataset")
 
 
@@ -164,7 +178,7 @@ _SECTIONS = {
                                         "tiles_per_scene", "min_open_fraction", "transmitters_per_tile",
                                         "num_map_paths")},
     "transmitter": {"height_m": "tx_height_m"},
-    "split": {"test_scenes": "test_scenes", "val_fraction": "val_fraction", "test_fraction": "test_fraction"},
+    "split": {"test_scenes": "test_scenes", "val_scenes": "val_scenes", "val_fraction": "val_fraction", "test_fraction": "test_fraction"},
 }
 
 
@@ -188,7 +202,8 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     scenes = [_resolve_scene(s, path.parent) for s in values.get("scenes", [])]
     by_given = dict(zip(values.get("scenes", []), scenes))
     values["scenes"] = scenes
-    values["test_scenes"] = [by_given.get(s, s) for s in values.get("test_scenes", [])]
+    for name in ("test_scenes", "val_scenes"):
+        values[name] = [by_given.get(s, s) for s in values.get(name, [])]
     values["ray_tracing"] = raw.get("ray_tracing", {})
     values["csi"] = raw.get("csi")
     values["convergence"] = raw.get("convergence")

@@ -67,6 +67,14 @@ def test_plan_is_deterministic_and_splits_by_tile():
     assert plan_samples(replace(config, seed=4)) != first
 
 
+def test_whole_validation_scene_goes_to_val_and_stays_out_of_old_manifests():
+    config = _tiny_config(val_scenes=(CITY,), val_fraction=0.0)
+    assert [t.split for t in plan_samples(config) if t.scene == CITY] == ["val", "val"]
+    assert "val_scenes" in config.to_dict() and "val_scenes" not in _tiny_config().to_dict()
+    with pytest.raises(CkmsimError, match="both test_scenes and val_scenes"):
+        _tiny_config(val_scenes=(CROSSROADS,))
+
+
 def test_manifest_records_config_versions_and_samples(uninterrupted):
     manifest = json.loads((uninterrupted.path / "manifest.json").read_text())
     assert manifest["config"] == _tiny_config().to_dict()
@@ -163,6 +171,7 @@ def test_csi_has_the_configured_shape_and_reciprocal_layout(uninterrupted):
     ("[dataset]\nscenes = ['munich']\n[csi]\nnum_ues = 0\n", "num_ues"),
     ("[dataset]\nscenes = []\n", "no scene"),
     ("[dataset]\nscenes = ['munich']\n[split]\ntest_scenes = ['etoile']\n", "test_scenes"),
+    ("[dataset]\nscenes = ['munich']\n[split]\nval_scenes = ['etoile']\n", "val_scenes"),
     ("[dataset]\nscenes = ['munich']\n[split]\nval_fraction = 0.7\ntest_fraction = 0.6\n", "exceeds 1"),
     ("[dataset\nscenes = ['munich']\n", "not valid TOML"),
 ])
