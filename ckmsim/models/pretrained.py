@@ -1,6 +1,6 @@
 """Trained networks shipped with ckmsim, and how they were made.
 
-Each entry of :data:`PRETRAINED` is a folder under ``ckmsim/models/weights/`` holding
+Each entry of :data:`PRETRAINED` is a folder under ``ckmsim/models/esrresnet/weights/`` holding
 
 - one ``.keras`` file per network (architecture and weights, no optimizer state: a few MB),
 - ``provenance.json``: the dataset config and training config that produced the networks (verbatim), the
@@ -19,7 +19,7 @@ from pathlib import Path
 from ckmsim.errors import CkmsimError
 
 #: Folder of the shipped networks (package data).
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent / "esrresnet" / "weights"
 #: Shipped E-SRResNet configurations: name -> description.
 PRETRAINED = {
     "esrresnet-cpu": "E-SRResNet, tiny CPU configuration (4 residual blocks of 32 channels, pooled 4-head "
@@ -47,12 +47,12 @@ def provenance(name: str = DEFAULT_ESRRESNET) -> dict:
 
 
 def pretrained_esrresnet(name: str = DEFAULT_ESRRESNET, label: str = "esrresnet"):
-    """The shipped E-SRResNet pair as an (unfitted) :class:`~ckmsim.models.esrresnet_method.ESRResNetMethod`.
+    """The shipped E-SRResNet pair as an (unfitted) :class:`~ckmsim.models.esrresnet.method.ESRResNetMethod`.
 
     ``fit()`` loads the two networks (primary path 5 channels, secondary path 4 channels); the method solves
     the x``factor`` uniform sub-sampling task it was trained for and reports every other task as unsupported.
     """
-    from ckmsim.models.esrresnet_method import ESRResNetMethod
+    from ckmsim.models.esrresnet.method import ESRResNetMethod
 
     folder = pretrained_dir(name)
     info = provenance(name)

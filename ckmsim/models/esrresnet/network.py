@@ -370,7 +370,7 @@ class ESRResNet(keras.Model):
     Input
     -----
     x : [batch, h, w, num_input_channels], float32
-        Low-resolution maps in CKMImageNet pixels (:mod:`ckmsim.models.esrresnet_data`).
+        Low-resolution maps in CKMImageNet pixels (:mod:`ckmsim.models.esrresnet.data`).
 
     Output
     ------

@@ -2,12 +2,12 @@ r"""Inference with a trained cross-AP UNet: other APs' maps + a new AP's positio
 
 This is the paper's inference phase (Dai et al., Fig. 2 and eq. (2)),
 :math:`f: \{\mathcal{M}_n\}_{n=1}^N; \mathbf{c}_0 \to \mathbf{G}_0`: the known APs' gain maps and positions
-and the target position are encoded as in eqs. (3)-(5) (:class:`~ckmsim.models.crossap_data.CrossApEncoding`),
+and the target position are encoded as in eqs. (3)-(5) (:class:`~ckmsim.models.crossap.data.CrossApEncoding`),
 the UNet infers the target's gain pixels, and these are mapped back to dB over the encoding's
 ``gain_range_db``. :class:`RadioUNetStyleMethod` is the paper's reference point: the same network given the
 building map and the target position instead of other APs' maps (RadioUNet, ref. [5]).
 
-A trained run folder (:func:`ckmsim.models.crossap_train.train_crossap`) holds ``best.keras``,
+A trained run folder (:func:`ckmsim.models.crossap.train.train_crossap`) holds ``best.keras``,
 ``last.keras`` and ``crossap.json`` (the encoding); :meth:`CrossApUNetMethod.from_run` loads them.
 
 The faces follow scikit-learn's: hyper-parameters (the model, the encoding) in ``__init__``, learning is
@@ -29,7 +29,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.ckm import grid_of, make_ckm
 from ckmsim.maps.grid import Grid
 from ckmsim.maps.priors import cell_of_position
-from ckmsim.models.crossap_data import CrossApEncoding
+from ckmsim.models.crossap.data import CrossApEncoding
 
 #: File of a run folder that holds the encoding a model was trained with.
 RUN_INFO = "crossap.json"
@@ -38,7 +38,7 @@ TARGET_TOL_M = 1e-3
 
 
 class CrossApUNetMethod:
-    """Cross-AP CKM inference with a trained :class:`~ckmsim.models.crossap_unet.CrossApUNet`.
+    """Cross-AP CKM inference with a trained :class:`~ckmsim.models.crossap.network.CrossApUNet`.
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ class CrossApUNetMethod:
         """Load ``RUN/<which>.keras`` (``"best"`` or ``"last"``) and the encoding of ``RUN/crossap.json``."""
         import keras
 
-        import ckmsim.models.crossap_unet  # noqa: F401  (registers the custom layers for loading)
+        import ckmsim.models.crossap.network  # noqa: F401  (registers the custom layers for loading)
 
         run = Path(run)
         model_path, info_path = run / f"{which}.keras", run / RUN_INFO
@@ -84,7 +84,7 @@ class CrossApUNetMethod:
         return cls(keras.saving.load_model(model_path, compile=False), encoding, batch_size)
 
     def fit(self, train=None, val=None):
-        """Nothing to learn here: the network is trained by :func:`~ckmsim.models.crossap_train.train_crossap`."""
+        """Nothing to learn here: the network is trained by :func:`~ckmsim.models.crossap.train.train_crossap`."""
         return self
 
     # ------------------------------------------------------------------------------------------------

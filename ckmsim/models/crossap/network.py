@@ -1,7 +1,7 @@
 r"""The UNet of cross-AP CKM inference (Dai, Wu, Xu, Zeng, "Generating CKM using others' data", Sec. III-B).
 
 The network maps the :math:`N + 1`-channel input of eqs. (3)-(5) (channel 0: the target AP's pre-convolved
-location map; channels 1..N: the feature maps of the other APs, see :mod:`ckmsim.models.crossap_data`) to the
+location map; channels 1..N: the feature maps of the other APs, see :mod:`ckmsim.models.crossap.data`) to the
 target AP's channel gain map :math:`\mathbf{G}^{infer}_{target}` as pixels, trained with the MSE of eq. (6).
 The paper describes its Fig. 4 in words only; each sentence is one piece of :class:`CrossApUNet`:
 

@@ -24,7 +24,7 @@ Example (``experiments/esrresnet/train-cpu.toml``)::
     [out]
     dir = "../../runs/esrresnet-cpu"
 
-    [model]                                    # defaults of every run: a preset of ckmsim.models.esrresnet
+    [model]                                    # defaults of every run: a preset of ckmsim.models.esrresnet.network
     preset = "tiny"                            # and keyword overrides (num_blocks, filters, attention, ...)
 
     [[runs]]
@@ -62,8 +62,8 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     ``data``, ``train`` (TrainSettings), ``batch_size``, ``mixed_precision``, ``out``, ``runs`` (list of dicts
     with ``name``, ``path``, ``priors`` (tuple), ``model`` (preset name or None and overrides)).
     """
-    from ckmsim.models.esrresnet import PRESETS
-    from ckmsim.models.esrresnet_data import PRIOR_SETS, PRIORS
+    from ckmsim.models.esrresnet.network import PRESETS
+    from ckmsim.models.esrresnet.data import PRIOR_SETS, PRIORS
 
     path = Path(path)
     if not path.is_file():
@@ -83,7 +83,7 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     data.setdefault("augment", False)
     data.setdefault("los_source", "friis")
     data.setdefault("loss_cells", "all")
-    from ckmsim.models.esrresnet_data import LOSS_CELLS
+    from ckmsim.models.esrresnet.data import LOSS_CELLS
 
     if data["loss_cells"] not in LOSS_CELLS:
         raise CkmsimError(f"{where}: [data] loss_cells must be one of {LOSS_CELLS}. "
@@ -173,8 +173,8 @@ def _train_run(run: dict, config: dict, store, encoded: dict, log) -> dict:
     """Train one run (resuming if its folder holds an unfinished one); returns its summary."""
     import keras
 
-    from ckmsim.models.esrresnet import build_esrresnet
-    from ckmsim.models.esrresnet_data import LowResPathEncoder, encode_store, pairs_dataset
+    from ckmsim.models.esrresnet.network import build_esrresnet
+    from ckmsim.models.esrresnet.data import LowResPathEncoder, encode_store, pairs_dataset
     from ckmsim.train.trainer import train
 
     settings: TrainSettings = config["train"]

@@ -6,7 +6,7 @@ The config (see ``experiments/crossap/train-tiny.toml``)::
     dataset = "../../datasets/crossap"   # a multi-AP dataset store, relative to this file
     out = "runs/crossap-tiny"            # run folder, relative to the working directory
 
-    [encoding]                           # ckmsim.models.crossap_data.CrossApEncoding
+    [encoding]                           # ckmsim.models.crossap.data.CrossApEncoding
     inputs = "cross_ap"                  # or "radiounet" (the paper's reference point)
     num_known_aps = 7
     weight = 0.2
@@ -17,7 +17,7 @@ The config (see ``experiments/crossap/train-tiny.toml``)::
     augment = true                       # the 8 rotations / reflections of an area
     min_known_aps = 4                    # draw 4..7 known APs per example; omit for always 7 (the paper)
 
-    [model]                              # ckmsim.models.crossap_unet.CrossApUNet (num_input_channels is derived)
+    [model]                              # ckmsim.models.crossap.network.CrossApUNet (num_input_channels is derived)
     encoder_channels = [16, 32, 48, 64]
 
     [train]                              # ckmsim.train.trainer.TrainSettings
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
-from ckmsim.models.crossap_data import CrossApEncoding
-from ckmsim.models.crossap_method import RUN_INFO
+from ckmsim.models.crossap.data import CrossApEncoding
+from ckmsim.models.crossap.method import RUN_INFO
 from ckmsim.train.trainer import TrainResult, TrainSettings
 from ckmsim.validation import check_table_keys, is_whole_number
 
@@ -78,8 +78,8 @@ class CrossApTrainConfig:
             raise CkmsimError(f"[data] augment must be true or false. Received: augment={self.augment!r}")
 
     def build_model(self):
-        """A fresh :class:`~ckmsim.models.crossap_unet.CrossApUNet` for this encoding."""
-        from ckmsim.models.crossap_unet import CrossApUNet
+        """A fresh :class:`~ckmsim.models.crossap.network.CrossApUNet` for this encoding."""
+        from ckmsim.models.crossap.network import CrossApUNet
 
         return CrossApUNet(self.encoding.num_input_channels, **self.model)
 
@@ -146,7 +146,7 @@ def train_crossap(config_path: str | Path, dataset: str | None = None, out: str 
 def train_crossap_config(config: CrossApTrainConfig, verbose: int = 0, log=print) -> TrainResult:
     """:func:`train_crossap` for a config already in memory."""
     from ckmsim.data.store import DatasetStore
-    from ckmsim.models.crossap_data import crossap_dataset, num_examples
+    from ckmsim.models.crossap.data import crossap_dataset, num_examples
     from ckmsim.train.trainer import train
 
     store = DatasetStore.open(config.dataset)

@@ -2,7 +2,7 @@
 
 Two networks complete the two dominant paths (Sec. V-A): the primary-path model PGM_1/PAM_1, the
 secondary-path model PGM_2/PAM_2, each from its own low-resolution input
-(:class:`~ckmsim.models.esrresnet_data.LowResPathEncoder`). What the paper's networks do not predict comes
+(:class:`~ckmsim.models.esrresnet.data.LowResPathEncoder`). What the paper's networks do not predict comes
 from a stated simple rule: **bicubic interpolation** of the same lattice (:class:`~ckmsim.baselines.Bicubic`)
 for ``gain_db``, ``aoa_el_deg``, ``toa_s`` and any path beyond the networks' (and for path 1 when no
 secondary model is given). The SCM of eq. (6) then follows from the predicted PGM/PAM of both paths.
@@ -24,7 +24,7 @@ from ckmsim.baselines.interpolation import Bicubic
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.ckm import make_ckm
 from ckmsim.maps.degrade import Observation
-from ckmsim.models.esrresnet_data import PRIOR_SETS, LowResPathEncoder, decode_path_maps
+from ckmsim.models.esrresnet.data import PRIOR_SETS, LowResPathEncoder, decode_path_maps
 
 
 class ESRResNetMethod(Method):
@@ -37,7 +37,7 @@ class ESRResNetMethod(Method):
     secondary : str, Path, keras.Model or None
         The secondary-path network; None: path 1 from bicubic interpolation.
     primary_priors, secondary_priors : tuple of str
-        Priors of each network's input (:data:`~ckmsim.models.esrresnet_data.PRIOR_SETS`).
+        Priors of each network's input (:data:`~ckmsim.models.esrresnet.data.PRIOR_SETS`).
     factor : int
         Sub-sampling step the networks were trained for (2).
     label : str
@@ -68,7 +68,7 @@ class ESRResNetMethod(Method):
         self.keep_observed = bool(keep_observed)
 
     def fit(self, train=None, val=None) -> "ESRResNetMethod":
-        """Load the trained networks (training itself is :func:`ckmsim.models.esrresnet_train.train_esrresnet`).
+        """Load the trained networks (training itself is :func:`ckmsim.models.esrresnet.train.train_esrresnet`).
 
         ``train`` and ``val`` are ignored: the networks are trained once, offline, on a dataset store.
         """
@@ -131,7 +131,7 @@ class ESRResNetMethod(Method):
 def _load(source):
     """A Keras model from a model object or a ``.keras`` path."""
     if isinstance(source, (str, Path)):
-        from ckmsim.models.esrresnet import load_esrresnet
+        from ckmsim.models.esrresnet.network import load_esrresnet
 
         return load_esrresnet(source)
     if not hasattr(source, "input_shape"):

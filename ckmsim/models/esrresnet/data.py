@@ -1,6 +1,6 @@
 r"""E-SRResNet's tensors: low-resolution inputs from an observation, full-resolution targets, decoding.
 
-The network of :mod:`ckmsim.models.esrresnet` maps the uniformly sub-sampled maps of one path (eq. (7),
+The network of :mod:`ckmsim.models.esrresnet.network` maps the uniformly sub-sampled maps of one path (eq. (7),
 the lattice ``(i m, j m)`` of a :class:`~ckmsim.maps.degrade.Subsample` step) to the full maps:
 
 - input ``x``: ``[ceil(num_y / m), ceil(num_x / m), 2 + len(priors)]`` float32, channels
