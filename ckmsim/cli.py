@@ -213,7 +213,8 @@ def raytrace_check(
     import json
 
     from ckmsim.errors import CkmsimError
-    from ckmsim.eval.quickstart import QuickstartConfig, _study_geometry
+    from ckmsim.eval.quickstart import QuickstartConfig
+    from ckmsim.eval.study import study_geometry
     from ckmsim.raytrace.convergence import ConvergenceCheck, check_convergence, probe_positions_m
     from ckmsim.raytrace.scene_setup import place_base_station
     from ckmsim.raytrace.settings import RayTracingSettings
@@ -227,7 +228,7 @@ def raytrace_check(
     settings = RayTracingSettings(max_depth=max_depth, diffraction=diffraction, edge_diffraction=diffraction,
                                   seed=seed, **extra)
     loaded = load_scene(scene)
-    grid, bs_position = _study_geometry(loaded, QuickstartConfig(
+    grid, bs_position = study_geometry(loaded, QuickstartConfig(
         scene=scene, num_cells=cells, cell_size_m=cell_size, center_m=_parse_floats(center, 2, "--center"),
         bs_position_m=_parse_floats(bs, 3, "--bs"), ray_tracing=settings))
     place_base_station(loaded, bs_position, settings)

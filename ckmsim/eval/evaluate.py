@@ -1,7 +1,7 @@
 """`ckmsim evaluate CONFIG`: methods x tasks x scenes, map and link scores, sweeps and AP deployment.
 
 A TOML file under ``experiments/`` describes the study (see ``experiments/evaluate-small.toml``). For every
-scene the study of :func:`ckmsim.eval.quickstart.run_study` runs (ground truth, every method on every task,
+scene the study of :func:`ckmsim.eval.study.run_study` runs (ground truth, every method on every task,
 map scores, beam-selection, link-adaptation and CSI-beamforming rates), its outputs go to
 ``OUT/<scene label>/``, and then:
 
@@ -16,8 +16,8 @@ map scores, beam-selection, link-adaptation and CSI-beamforming rates), its outp
   degraded measurements of that site (the 3GPP model and the cross-AP distance weighting from no
   measurement of it); the site with the best predicted mean rate is chosen and scored on the true maps.
 
-``OUT/results.json`` collects everything (each scene's record has the shape of the quickstart's),
-``OUT/report.md`` tabulates it and the figures are PNG files in ``OUT``.
+``OUT/results.json`` collects everything (each scene's record has the shape of one study's,
+:mod:`ckmsim.eval.study`), ``OUT/report.md`` tabulates it and the figures are PNG files in ``OUT``.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ import xarray as xr
 
 from ckmsim import __version__
 from ckmsim.errors import CkmsimError
-from ckmsim.eval.quickstart import QUICKSTART_METHODS, QuickstartConfig, StudyRun, json_default, run_study, \
-    write_study_outputs
+from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
+from ckmsim.eval.study import STUDY_METHODS, StudyConfig, StudyRun, json_default, run_study, write_study_outputs
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
-from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION, check_split_settings
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
@@ -92,7 +91,7 @@ class EvaluationConfig:
     out: str = "evaluate-out"
     seed: int = 0
     scenes: tuple[SceneSpec, ...] = ()
-    methods: tuple[str, ...] = tuple(QUICKSTART_METHODS)
+    methods: tuple[str, ...] = tuple(STUDY_METHODS)
     tasks: tuple[dict, ...] = ({"steps": [{"kind": "subsample", "factor": 4}]},)
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
@@ -113,17 +112,12 @@ class EvaluationConfig:
     def __post_init__(self):
         if not self.scenes:
             raise CkmsimError("The evaluation lists no scene: add at least one [[scenes]] table")
-        unknown = [m for m in self.methods if m not in QUICKSTART_METHODS]
-        if unknown:
-            raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(QUICKSTART_METHODS)}")
-        for task in self.tasks:
-            Degradation.from_config(task)
+        for spec in self.scenes:
+            # the methods, tasks, UE array and calibration split are each scene's study's: checked there
+            self.study_config(spec)
         if not is_whole_number(self.coded_ues, minimum=0) or not is_whole_number(self.coded_codewords, minimum=1):
             raise CkmsimError(f"coded_ues must be an integer >= 0 and coded_codewords >= 1. Received: "
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
-        if not is_whole_number(self.num_ue_ant, minimum=1):
-            raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
-        check_split_settings(self.calibration_block_cells, self.calibration_fraction)
         if not is_whole_number(self.coded_batch_size, minimum=1):
             raise CkmsimError("coded_batch_size must be a positive integer. Received: "
                               f"coded_batch_size={self.coded_batch_size!r}")
@@ -133,21 +127,21 @@ class EvaluationConfig:
         if bad:
             raise CkmsimError(f"bs_antennas must be positive integers. Received: {bad}")
         if self.deployment is not None:
-            unknown = [m for m in self.deployment.methods if m not in QUICKSTART_METHODS and m not in MEASUREMENT_FREE]
+            unknown = [m for m in self.deployment.methods if m not in STUDY_METHODS and m not in MEASUREMENT_FREE]
             if unknown:
                 raise CkmsimError(f"Unknown deployment method(s) {unknown}; available: "
-                                  f"{sorted(QUICKSTART_METHODS) + list(MEASUREMENT_FREE)}")
+                                  f"{sorted(STUDY_METHODS) + list(MEASUREMENT_FREE)}")
 
-    def study_config(self, spec: SceneSpec) -> QuickstartConfig:
+    def study_config(self, spec: SceneSpec) -> StudyConfig:
         """The per-scene study of this evaluation."""
-        return QuickstartConfig(scene=spec.scene, out=str(Path(self.out) / spec.label), seed=self.seed,
-                                num_cells=spec.num_cells, cell_size_m=spec.cell_size_m, center_m=spec.center_m,
-                                bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
-                                num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
-                                target_outage=self.target_outage, num_ue_ant=self.num_ue_ant,
-                                calibration_block_cells=self.calibration_block_cells,
-                                calibration_fraction=self.calibration_fraction, budget=self.budget,
-                                ray_tracing=replace(self.ray_tracing, seed=self.seed))
+        return StudyConfig(scene=spec.scene, out=str(Path(self.out) / spec.label), seed=self.seed,
+                           num_cells=spec.num_cells, cell_size_m=spec.cell_size_m, center_m=spec.center_m,
+                           bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
+                           num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
+                           target_outage=self.target_outage, num_ue_ant=self.num_ue_ant,
+                           calibration_block_cells=self.calibration_block_cells,
+                           calibration_fraction=self.calibration_fraction, budget=self.budget,
+                           ray_tracing=replace(self.ray_tracing, seed=self.seed))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -369,7 +363,7 @@ def deployment_study(run: StudyRun, config: EvaluationConfig, spec: DeploymentSp
                 predicted.append(distance_weighted_cross_ap(existing, [p[:2] for p in existing_positions], position[:2]))
                 continue
             site = _site_ckm(run, gain_db, position)
-            method = QUICKSTART_METHODS[name]()
+            method = STUDY_METHODS[name]()
             predicted.append(method.fit().predict(degradation(site))["gain_db"].values)
         outcome = choose_site(existing, np.stack(predicted), candidates_true, users, objective)
         outcomes[name] = outcome.to_dict()

@@ -2,7 +2,7 @@
 
 import pytest
 
-import ckmsim.eval.quickstart
+import ckmsim.eval.study
 from ckmsim.cli import main
 
 
@@ -12,7 +12,7 @@ def _no_ray_tracing(monkeypatch):
     def trace(*args, **kwargs):
         raise AssertionError("bad input reached ray tracing")
 
-    monkeypatch.setattr(ckmsim.eval.quickstart, "trace_ground_truth", trace)
+    monkeypatch.setattr(ckmsim.eval.study, "trace_ground_truth", trace)
 
 
 def _run_failing(capsys, *args) -> str:

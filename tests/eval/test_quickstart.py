@@ -1,11 +1,11 @@
-"""The quickstart end to end on a tiny study area: results.json schema, rate bounds, report, figures, cache."""
+"""The quickstart end to end on a tiny study area: results.json schema, rate bounds, report, figures.
+
+The study behaviours under it (ground-truth cache, pilots paid, config checks) are in test_study.py."""
 
 import json
 import math
 
 import pytest
-
-from ckmsim.eval.quickstart import run_quickstart
 
 pytestmark = pytest.mark.raytrace
 
@@ -156,42 +156,3 @@ def test_report_and_figures_are_written(tiny_quickstart):
         assert path.is_file(), name
         assert path.read_bytes()[:8] == PNG_MAGIC, name
         assert f"![{name}]({name})" in report
-
-
-def test_rerun_loads_ground_truth_from_cache(tiny_quickstart, tiny_quickstart_config):
-    first, out = tiny_quickstart
-    assert first["timings_s"]["ground_truth_from_cache"] is False
-    second = run_quickstart(tiny_quickstart_config(out), progress=False, log=lambda *args: None)
-    assert second["timings_s"]["ground_truth_from_cache"] is True
-    assert _canonical(second["methods"]) == _canonical(first["methods"])
-    assert _canonical(second["references"]) == _canonical(first["references"])
-
-
-def test_a_declared_pilot_overhead_is_paid_by_every_rate(tiny_quickstart, tiny_quickstart_config, tmp_path,
-                                                         monkeypatch):
-    """A method declaring rho = 0.125 (LAD-CKM's partial pilots) earns exactly 0.875 times the same method's
-    rates with rho = 0; its map scores and margin are unchanged."""
-    import shutil
-
-    from ckmsim.baselines.interpolation import Bilinear
-    from ckmsim.eval import quickstart
-
-    class PilotBilinear(Bilinear):
-        name = "pilot_bilinear"
-        downlink_pilot_overhead = 0.125
-
-    _, out = tiny_quickstart
-    shutil.copytree(out / "ground_truth", tmp_path / "ground_truth")
-    monkeypatch.setitem(quickstart.QUICKSTART_METHODS, "pilot_bilinear", PilotBilinear)
-    config = tiny_quickstart_config(tmp_path)
-    config.methods = ("bilinear", "pilot_bilinear")
-    config.factors = (2,)
-    results = run_quickstart(config, progress=False, log=lambda *args: None)
-    assert results["timings_s"]["ground_truth_from_cache"] is True
-    free, charged = (next(r for r in results["methods"] if r["name"] == name) for name in ("bilinear", "pilot_bilinear"))
-    assert charged["downlink_pilot_overhead"] == 0.125
-    assert _canonical(charged["map"]) == _canonical(free["map"])
-    for key in ("rate", "rate_precoding", "rate_adaptation", "rate_csi_beamforming"):
-        for entry, reference in ((charged[key], free[key]), (charged[key]["all_test_ues"], free[key]["all_test_ues"])):
-            assert entry["mean_bps_hz"] == pytest.approx(0.875 * reference["mean_bps_hz"], rel=1e-12), key
-    assert charged["rate_adaptation"]["margin_db"] == free["rate_adaptation"]["margin_db"]
