@@ -29,7 +29,7 @@ from ckmsim.link.adaptation import RateAdaptationScorer, calibrate_margin_db
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.map_csi import MapCsiBeamformingScorer
 from ckmsim.link.precoding import SCMPrecodingScorer
-from ckmsim.link.score import BeamSelectionScorer
+from ckmsim.link.score import BeamSelectionScorer, RateScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.degrade import Observation
 from ckmsim.metrics.rate_metrics import rate_summary
@@ -132,8 +132,12 @@ class StudyScorers:
         self.target_outage = float(target_outage)
         rows, cols = self.beam.ue_cells
         self.split: UeSplit = spatial_block_split(rows, cols, block_cells, calibration_fraction, seed)
-        self.bounds = {"beam": self.beam.perfect_csi_rates(), "precoding": self.precoding.perfect_csi_rates(),
-                       "adaptation": self.beam.perfect_csi_rates(), "csi": self.csi.perfect_csi_rates()}
+        # Each score is a share of the bound of its own scorer (the face every link scorer has); link
+        # adaptation's does not depend on the margin.
+        bound_of: dict[str, RateScorer] = {"beam": self.beam, "precoding": self.precoding,
+                                           "adaptation": RateAdaptationScorer(self.beam), "csi": self.csi}
+        #: score name -> ``[num_ue]`` float64, the bound its shares are of [bit/s/Hz]
+        self.bounds = {name: scorer.perfect_csi_rates() for name, scorer in bound_of.items()}
 
     @property
     def num_ues(self) -> int:

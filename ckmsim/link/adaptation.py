@@ -102,6 +102,8 @@ def calibrate_margin_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset, targe
 class RateAdaptationScorer:
     """Scores channel-gain maps by the rate they select for the UEs of a :class:`BeamSelectionScorer`.
 
+    A :class:`~ckmsim.link.score.RateScorer`: ``rates(ckm)``, ``perfect_csi_rates()`` (the best beam's rate).
+
     Parameters
     ----------
     beam_scorer : BeamSelectionScorer

@@ -215,7 +215,8 @@ class CsiBeamformingScorer:
     """Scores predicted downlink CSI by the rate its beam pair earns on the true downlink CSI (eqs. (10)-(11)).
 
     Built once from the true CSI of the UEs (it finds the perfect-CSI pairs); ``rates(h_pred)`` scores a
-    prediction, the other methods are the references of the module docstring.
+    prediction, the other methods are the references of the module docstring. A
+    :class:`~ckmsim.link.score.RateScorer` whose prediction is CSI.
 
     Parameters
     ----------

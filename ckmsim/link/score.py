@@ -80,7 +80,7 @@ class LinkScore:
 
 
 class BeamSelectionScorer:
-    """Scores CKMs by the rate of the DFT beam they select, on the true channels of the UEs.
+    """Scores CKMs by the rate of the DFT beam they select, on the true channels of the UEs; a :class:`RateScorer`.
 
     Parameters
     ----------
