@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +33,8 @@ import xarray as xr
 
 from ckmsim import __version__
 from ckmsim.errors import CkmsimError
-from ckmsim.eval.holdout import DEFAULT_BLOCK_CELLS, DEFAULT_CALIBRATION_FRACTION
-from ckmsim.eval.study import STUDY_METHODS, StudyConfig, StudyRun, json_default, run_study, write_study_outputs
+from ckmsim.eval.study import STUDY_METHODS, StudyConfig, StudyRun, StudySettings, json_default, run_study, \
+    write_study_outputs
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
 from ckmsim.link.score import BeamSelectionScorer
@@ -84,37 +84,30 @@ class DeploymentSpec:
 
 
 @dataclass(frozen=True)
-class EvaluationConfig:
-    """Everything ``ckmsim evaluate`` depends on (see the module docstring)."""
+class EvaluationConfig(StudySettings):
+    """Everything ``ckmsim evaluate`` depends on (see the module docstring): the settings every scene's study
+    shares (:class:`~ckmsim.eval.study.StudySettings`), the scenes, the tasks, the sweeps, the coded link
+    and the deployment study."""
 
     name: str = "evaluation"
     out: str = "evaluate-out"
     seed: int = 0
     scenes: tuple[SceneSpec, ...] = ()
-    methods: tuple[str, ...] = tuple(STUDY_METHODS)
     tasks: tuple[dict, ...] = ({"steps": [{"kind": "subsample", "factor": 4}]},)
-    num_bs_ant: int = 32
-    codebook_oversampling: int = 1
-    target_outage: float = 0.1
-    num_ue_ant: int = 1
-    calibration_block_cells: int = DEFAULT_BLOCK_CELLS
-    calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION
     bs_antennas: tuple[int, ...] = (8, 16, 32, 64, 128)
     snr_offsets_db: tuple[float, ...] = (-30.0, -20.0, -10.0, 0.0, 10.0)
     coded_ues: int = 0
     coded_codewords: int = 32
     coded_mode: str = "xla"
     coded_batch_size: int = 256
-    budget: LinkBudget = field(default_factory=LinkBudget)
-    ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
     deployment: DeploymentSpec | None = None
 
     def __post_init__(self):
         if not self.scenes:
             raise CkmsimError("The evaluation lists no scene: add at least one [[scenes]] table")
+        super().__post_init__()
         for spec in self.scenes:
-            # the methods, tasks, UE array and calibration split are each scene's study's: checked there
-            self.study_config(spec)
+            self.study_config(spec)  # checks the tasks as each scene's study takes them
         if not is_whole_number(self.coded_ues, minimum=0) or not is_whole_number(self.coded_codewords, minimum=1):
             raise CkmsimError(f"coded_ues must be an integer >= 0 and coded_codewords >= 1. Received: "
                               f"coded_ues={self.coded_ues!r}, coded_codewords={self.coded_codewords!r}")
@@ -136,12 +129,8 @@ class EvaluationConfig:
         """The per-scene study of this evaluation."""
         return StudyConfig(scene=spec.scene, out=str(Path(self.out) / spec.label), seed=self.seed,
                            num_cells=spec.num_cells, cell_size_m=spec.cell_size_m, center_m=spec.center_m,
-                           bs_position_m=spec.bs_position_m, tasks=self.tasks, methods=self.methods,
-                           num_bs_ant=self.num_bs_ant, codebook_oversampling=self.codebook_oversampling,
-                           target_outage=self.target_outage, num_ue_ant=self.num_ue_ant,
-                           calibration_block_cells=self.calibration_block_cells,
-                           calibration_fraction=self.calibration_fraction, budget=self.budget,
-                           ray_tracing=replace(self.ray_tracing, seed=self.seed))
+                           bs_position_m=spec.bs_position_m, tasks=self.tasks,
+                           **{**self.shared_settings(), "ray_tracing": replace(self.ray_tracing, seed=self.seed)})
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ckmsim.maps.degrade import Degradation, Subsample
 DEFAULT_CENTERS_M = {"munich": (8.5, 21.0)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class QuickstartConfig(StudyConfig):
     """Everything a quickstart run depends on: a :class:`~ckmsim.eval.study.StudyConfig` with the
     quickstart's defaults, stored in ``results.json``.
@@ -37,7 +37,8 @@ class QuickstartConfig(StudyConfig):
         if any(int(f) != f or f < 2 for f in self.factors):
             raise CkmsimError(f"Down-sampling factors must be integers >= 2. Received: factors={self.factors}")
         if self.preferred_center_m is None:
-            self.preferred_center_m = DEFAULT_CENTERS_M.get(self.scene)
+            # frozen: set once, here, as dataclasses do for derived fields
+            object.__setattr__(self, "preferred_center_m", DEFAULT_CENTERS_M.get(self.scene))
         super().__post_init__()
 
     def degradations(self) -> list[Degradation]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +60,14 @@ GROUND_TRUTH_FORMAT = 5
 BS_MAST_M = 2.0
 
 
-@dataclass
-class StudyConfig:
-    """Everything one study depends on; its settings are recorded in ``results.json``.
+@dataclass(frozen=True, kw_only=True)
+class StudySettings:
+    """The settings one study shares with an evaluation of many (:class:`StudyConfig`,
+    :class:`ckmsim.eval.evaluate.EvaluationConfig`): the methods, the BS and UE arrays, the fair-score split,
+    the link budget and the ray tracing.
 
-    The area: ``num_cells`` x ``num_cells`` cells of ``cell_size_m`` at UE height ``ue_height_m``, centred on
-    ``center_m`` (or the BS's x, y) when given, else picked among the scene's windows by open-cell fraction,
-    ``preferred_center_m`` first where it qualifies (:func:`study_geometry`). The BS stands at
-    ``bs_position_m``, or ``BS_MAST_M`` above the highest surface around the area's centre.
-
-    ``tasks``: the degradations, each a :meth:`ckmsim.maps.degrade.Degradation.from_config` table (``seed``
-    defaults to the study's); at least one. ``methods``: names of :data:`STUDY_METHODS`.
+    ``methods``: names of :data:`STUDY_METHODS`. The BS is a ULA of ``num_bs_ant`` elements with a DFT
+    codebook oversampled ``codebook_oversampling`` times.
 
     CSI beamforming (:mod:`ckmsim.link.map_csi`): ``num_ue_ant`` is the UE's half-wavelength ULA (1, the
     default, is LAD-CKM's and the dataset CSI's single-antenna UE, whose true CSI the beam-selection scorer
@@ -79,23 +76,12 @@ class StudyConfig:
     it declares (``Method.downlink_pilot_overhead``, 0 for a map read at the UE's position).
 
     Fair scores (:mod:`ckmsim.eval.holdout`): the UEs are split once into calibration and test UEs by square
-    blocks of ``calibration_block_cells`` cells, ``calibration_fraction`` of the blocks (seeded by ``seed``)
-    calibrating each map's own link-adaptation margin (``target_outage`` on the calibration UEs the task did
-    not measure); every reported rate is over test UEs, the headline over those the task did not measure.
+    blocks of ``calibration_block_cells`` cells, ``calibration_fraction`` of the blocks (seeded by the study's
+    seed) calibrating each map's own link-adaptation margin (``target_outage`` on the calibration UEs the task
+    did not measure); every reported rate is over test UEs, the headline over those the task did not measure.
     """
 
-    scene: str
-    out: str
-    seed: int = 42
-    num_cells: int = 64
-    cell_size_m: float = 2.0
-    ue_height_m: float = 1.5
-    center_m: tuple[float, float] | None = None
-    bs_position_m: tuple[float, float, float] | None = None
-    preferred_center_m: tuple[float, float] | None = None
-    tasks: tuple[dict, ...] = ()
     methods: tuple[str, ...] = tuple(STUDY_METHODS)
-    num_map_paths: int = 2
     num_bs_ant: int = 32
     codebook_oversampling: int = 1
     target_outage: float = 0.1
@@ -109,11 +95,44 @@ class StudyConfig:
         unknown = [m for m in self.methods if m not in STUDY_METHODS]
         if unknown:
             raise CkmsimError(f"Unknown method(s) {unknown}; available: {sorted(STUDY_METHODS)}")
-        if not is_whole_number(self.num_map_paths, minimum=1):
-            raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
         if not is_whole_number(self.num_ue_ant, minimum=1):
             raise CkmsimError(f"num_ue_ant must be an integer >= 1. Received: num_ue_ant={self.num_ue_ant!r}")
         check_split_settings(self.calibration_block_cells, self.calibration_fraction)
+
+    def shared_settings(self) -> dict:
+        """The :class:`StudySettings` fields of this config, by name (to build a study from an evaluation)."""
+        return {f.name: getattr(self, f.name) for f in fields(StudySettings)}
+
+
+@dataclass(frozen=True)
+class StudyConfig(StudySettings):
+    """Everything one study depends on (with the :class:`StudySettings`); recorded in ``results.json``.
+
+    The area: ``num_cells`` x ``num_cells`` cells of ``cell_size_m`` at UE height ``ue_height_m``, centred on
+    ``center_m`` (or the BS's x, y) when given, else picked among the scene's windows by open-cell fraction,
+    ``preferred_center_m`` first where it qualifies (:func:`study_geometry`). The BS stands at
+    ``bs_position_m``, or ``BS_MAST_M`` above the highest surface around the area's centre.
+
+    ``tasks``: the degradations, each a :meth:`ckmsim.maps.degrade.Degradation.from_config` table (``seed``
+    defaults to the study's); at least one. ``num_map_paths``: per-path layers the ground-truth CKM keeps.
+    """
+
+    scene: str
+    out: str
+    seed: int = 42
+    num_cells: int = 64
+    cell_size_m: float = 2.0
+    ue_height_m: float = 1.5
+    center_m: tuple[float, float] | None = None
+    bs_position_m: tuple[float, float, float] | None = None
+    preferred_center_m: tuple[float, float] | None = None
+    tasks: tuple[dict, ...] = ()
+    num_map_paths: int = 2
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not is_whole_number(self.num_map_paths, minimum=1):
+            raise CkmsimError(f"num_map_paths must be an integer >= 1. Received: num_map_paths={self.num_map_paths!r}")
         # fails early, naming the bad task
         if not self.degradations():
             raise CkmsimError("The study has no task: give at least one degradation in tasks")

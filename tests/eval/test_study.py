@@ -3,6 +3,7 @@ config checks. The results.json schema and the score bounds are in test_quicksta
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -44,9 +45,7 @@ def test_a_declared_pilot_overhead_is_paid_by_every_rate(tiny_quickstart, tiny_q
     _, out = tiny_quickstart
     shutil.copytree(out / "ground_truth", tmp_path / "ground_truth")
     monkeypatch.setitem(study.STUDY_METHODS, "pilot_bilinear", PilotBilinear)
-    config = tiny_quickstart_config(tmp_path)
-    config.methods = ("bilinear", "pilot_bilinear")
-    config.factors = (2,)
+    config = replace(tiny_quickstart_config(tmp_path), methods=("bilinear", "pilot_bilinear"), factors=(2,))
     results = run_study(config, progress=False, log=_quiet).results
     assert results["timings_s"]["ground_truth_from_cache"] is True
     free, charged = (next(r for r in results["methods"] if r["name"] == name) for name in ("bilinear", "pilot_bilinear"))
