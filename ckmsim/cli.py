@@ -345,7 +345,7 @@ def train_esrresnet_command(
     out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
 ):
     """Train E-SRResNet (primary- and secondary-path models) on a ckmsim dataset."""
-    from ckmsim.models.esrresnet_train import train_esrresnet
+    from ckmsim.models.esrresnet.train import train_esrresnet
 
     train_esrresnet(config, dataset=dataset, out=out)
 
@@ -357,7 +357,7 @@ def train_crossap_command(
     out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
 ):
     """Train the cross-AP UNet on a multi-AP ckmsim dataset."""
-    from ckmsim.models.crossap_train import train_crossap
+    from ckmsim.models.crossap.train import train_crossap
 
     train_crossap(config, dataset=dataset, out=out)
 

@@ -79,7 +79,7 @@ def test_path_layers_requested_from_a_gain_only_store_fail_by_name(stores):
 
 
 def test_cross_ap_areas_read_a_gain_only_store(stores):
-    from ckmsim.models.crossap_data import group_areas, load_area
+    from ckmsim.models.crossap.data import group_areas, load_area
 
     gain_only, _ = stores
     (ref,) = group_areas(gain_only)
