@@ -1,4 +1,4 @@
-"""Cross-AP CKM inference study (issue 8): the paper's Table I and environment-aware AP deployment.
+"""Cross-AP CKM inference study (issues 8, 14): the paper's Table I and environment-aware AP deployment.
 
 Steps (each resumable / reusable on its own):
 
@@ -7,7 +7,7 @@ Steps (each resumable / reusable on its own):
        ckmsim dataset build experiments/crossap/dataset.toml --out datasets/crossap --workers 2
 
 2. Train the cross-AP UNet and the RadioUNet-style reference (``ckmsim train crossap CONFIG`` or
-   :func:`ckmsim.models.crossap_train.train_crossap`)::
+   :func:`ckmsim.models.crossap.train.train_crossap`)::
 
        ckmsim train crossap experiments/crossap/train-tiny.toml
        ckmsim train crossap experiments/crossap/train-radiounet-tiny.toml
@@ -18,8 +18,11 @@ Steps (each resumable / reusable on its own):
            --radiounet runs/radiounet-tiny --out runs/crossap-study
 
 **Table I** (Sec. IV-B): every AP of every test area takes its turn as the target; the other APs of the area
-are known. Schemes: the UNet (other APs' maps + target location), the distance-weighted inference of eq. (7)
-(beta = 0.1 / m, on the same clipped maps), the 3GPP TR 38.901 UMi model (target location only) and the
+are known (up to the UNet's ``num_known_aps``, and never one standing at the target's own site: two APs of a
+dense area may share a cell). ``--num-aps N`` keeps the first N APs of each area: on
+``dataset-dense.toml`` 8 gives the test split of ``dataset.toml`` and 12 that of ``dataset-large.toml``. Schemes: the UNet (other APs' maps + target location), the distance-weighted inference of eq. (7)
+(beta = 0.1 / m, on the same clipped maps), free space + eq. (7) on the known APs' excess loss (the
+physics prior the issue-14 UNet is also given, with no learning), the 3GPP TR 38.901 UMi model (target location only) and the
 RadioUNet-style network (building map + target location). Errors are in dB on the open (non-building) cells,
 with truth and every prediction clipped to the encoding's ``gain_range_db`` (RadioMapSeer likewise truncates
 its maps at a 100 dB range); MSE [dB^2] is pooled over all cells of all targets, RMSE = sqrt(MSE). A second
@@ -27,7 +30,8 @@ RMSE leaves out the cells no ray of the true radio map reached (truth at the flo
 map rays these are scattered single cells, sampling noise of the ground truth rather than propagation.
 
 **Deployment** (Sec. I / V): in each test area ``--num-existing`` of the APs (drawn per area from the seed)
-are deployed and known with their true maps; the others are candidate sites. Each scheme infers every
+are deployed and known with their true maps; the others are candidate sites (but a site a deployed AP
+already holds). Each scheme infers every
 candidate's map from what it is allowed to know (the UNet: the deployed APs' maps), the candidate whose
 inferred map gives the best mean Shannon rate over the open cells together with the deployed APs is chosen
 (:func:`ckmsim.link.deployment.choose_site`, max-gain association, SINR with full-load interference), and the
@@ -54,14 +58,16 @@ from ckmsim.link.budget import LinkBudget
 from ckmsim.link.deployment import DeploymentObjective, choose_site
 from ckmsim.maps.ckm import make_ckm
 from ckmsim.maps.degrade import observe
-from ckmsim.models.crossap_data import Area, AreaCache, group_areas
-from ckmsim.models.crossap_method import CrossApUNetMethod, RadioUNetStyleMethod
+from ckmsim.models.crossap.data import Area, AreaCache, AreaRef, group_areas, other_aps
+from ckmsim.models.crossap.method import CrossApUNetMethod, RadioUNetStyleMethod
+from ckmsim.models.crossap.physics import physics_maps
 
 #: eq. (7)'s weight parameter [1/m], as in the paper.
 BETA = 0.1
-SCHEMES = ("unet", "radiounet_style", "distance_weighted", "umi_3gpp")
+SCHEMES = ("unet", "radiounet_style", "distance_weighted", "excess_weighted", "umi_3gpp")
 LABELS = {"unet": "Proposed cross-AP CKM inference (UNet)", "radiounet_style": "RadioUNet-style (building map)",
           "distance_weighted": "Benchmark 1: weighted CKM inference, eq. (7)",
+          "excess_weighted": "Free space + eq. (7) on excess loss (no learning)",
           "umi_3gpp": "Benchmark 2: model-based (3GPP UMi)"}
 
 
@@ -100,6 +106,10 @@ class Schemes:
             maps = np.stack([distance_weighted_cross_ap(self.clip(area.gain_db[k]), positions[k, :2],
                                                         positions[t, :2], beta=BETA)
                              for t, k in zip(targets, known)])
+        elif name == "excess_weighted":
+            maps = np.stack([physics_maps(area.grid, building, positions[t], area.gain_db[k], positions[k],
+                                          area.frequency_hz, self.gain_range_db, BETA)["excess_weighted"]
+                             for t, k in zip(targets, known)])
         elif name == "umi_3gpp":
             umi = ThreeGppUmi()
             maps = np.stack([umi.predict(observe(_ckm(area, t)))["gain_db"].values for t in targets])
@@ -129,7 +139,8 @@ def table_one(areas: AreaCache, schemes: Schemes, max_known: int | None, log=pri
     for a in range(len(areas)):
         area = areas[a]
         targets = list(range(area.num_aps))
-        known = [[n for n in targets if n != t][:max_known] for t in targets]
+        # every other AP, but not one standing at the target's own site (other_aps): its map is the target's
+        known = [other_aps(area, t)[:max_known] for t in targets]
         truth = schemes.clip(area.gain_db)
         open_cells = ~area.building
         count += len(targets) * int(open_cells.sum())
@@ -167,7 +178,10 @@ def deployment(areas: AreaCache, schemes: Schemes, num_existing: int, objective:
         if area.num_aps <= num_existing:
             continue
         order = np.random.default_rng([seed, a]).permutation(area.num_aps)
-        existing, candidates = sorted(order[:num_existing].tolist()), sorted(order[num_existing:].tolist())
+        existing = sorted(order[:num_existing].tolist())
+        # a candidate at a deployed AP's site is no new site: left out
+        candidates = sorted(int(n) for n in order[num_existing:]
+                            if all(e in other_aps(area, int(n)) for e in existing))
         users = ~area.building
         existing_true = area.gain_db[existing]
         candidates_true = area.gain_db[candidates]
@@ -176,6 +190,7 @@ def deployment(areas: AreaCache, schemes: Schemes, num_existing: int, objective:
         record["oracle"] = _outcome(oracle, existing_true, candidates_true, users, objective, oracle.oracle)
         true_values = oracle.true_values
         record["random_site_fraction"] = float(true_values.mean() / true_values.max())
+        record["random_within_5pct"] = float(np.mean(true_values / true_values.max() >= 0.95))
         for name in schemes.names:
             predicted = schemes.infer(name, area, candidates, [existing] * len(candidates))
             outcome = choose_site(existing_true, predicted, candidates_true, users, objective)
@@ -194,7 +209,12 @@ def deployment(areas: AreaCache, schemes: Schemes, num_existing: int, objective:
                          "mean_coverage": float(np.mean([r[name]["coverage"] for r in per_area])),
                          "mean_rate_bps_hz": float(np.mean([r[name]["mean_rate_bps_hz"] for r in per_area])),
                          "sum_rate_bps_hz": float(np.mean([r[name]["sum_rate_bps_hz"] for r in per_area]))}
-    summary["random_site"] = {"mean_fraction_of_oracle": float(np.mean([r["random_site_fraction"] for r in per_area]))}
+    # a uniformly random candidate, in expectation: its mean share, the worst area's mean share, and the
+    # expected counts of areas within 5 % and of oracle picks (the share of candidates that qualify)
+    summary["random_site"] = {"mean_fraction_of_oracle": float(np.mean([r["random_site_fraction"] for r in per_area])),
+                              "min_fraction_of_oracle": float(np.min([r["random_site_fraction"] for r in per_area])),
+                              "areas_within_5pct": float(sum(r["random_within_5pct"] for r in per_area)),
+                              "oracle_site_chosen": float(sum(1.0 / len(r["candidates"]) for r in per_area))}
     return {"num_areas": len(per_area), "num_existing": num_existing, "summary": summary, "areas": per_area}
 
 
@@ -226,8 +246,13 @@ def write_report(out: Path, results: dict) -> None:
     rows = results["table_one"]["rows"]
     if "unet" in rows:
         ratio = rows["unet"]["rmse_db"] / rows["distance_weighted"]["rmse_db"]
-        lines += ["", f"UNet RMSE / distance-weighted RMSE = {ratio:.3f} (issue 8 target: <= 0.45)."]
+        ratio_reached = rows["unet"]["rmse_reached_db"] / rows["distance_weighted"]["rmse_reached_db"]
+        lines += ["", f"UNet RMSE / distance-weighted RMSE = {ratio:.3f} on all open cells, {ratio_reached:.3f} on "
+                  f"ray-reached cells (issue 14: <= 0.6 on both, goal 0.45)."]
     dep = results["deployment"]
+    if dep is None:
+        (out / "report.md").write_text("\n".join(lines) + "\n")
+        return
     lines += ["", "## Deployment", "",
               f"{dep['num_areas']} areas, {dep['num_existing']} deployed APs each, the other APs of the area are "
               f"candidate sites; a site is chosen for the best {_objective_text(results['objective'])}.", "",
@@ -241,7 +266,10 @@ def write_report(out: Path, results: dict) -> None:
                      f"{row['oracle_site_chosen']}/{dep['num_areas']} | {100 * row['mean_coverage']:.1f} % | "
                      f"{row['mean_rate_bps_hz']:.3f} |")
     random_share = dep["summary"]["random_site"]["mean_fraction_of_oracle"]
-    lines.append(f"| a random candidate (expected) | {100 * random_share:.1f} % | | | | | |")
+    lines.append(f"| a random candidate (expected) | {100 * random_share:.1f} % | "
+                 f"{100 * dep['summary']['random_site']['min_fraction_of_oracle']:.1f} % | "
+                 f"{dep['summary']['random_site']['areas_within_5pct']:.1f}/{dep['num_areas']} | "
+                 f"{dep['summary']['random_site']['oracle_site_chosen']:.1f}/{dep['num_areas']} | | |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -283,6 +311,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--split", default="test")
     parser.add_argument("--num-existing", type=int, default=4, help="deployed APs per area in the deployment study")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-aps", type=int, default=None,
+                        help="use only the first N APs of each area (dataset-dense.toml: 8 = the small split of "
+                             "dataset.toml, 12 = the split of dataset-large.toml)")
+    parser.add_argument("--no-deployment", action="store_true", help="Table I only")
     parser.add_argument("--gain-range-db", type=float, nargs=2, default=None,
                         help="clip range [dB] (default: the UNet's encoding range)")
     args = parser.parse_args(argv)
@@ -295,17 +327,25 @@ def main(argv=None) -> dict:
     schemes = Schemes(unet, radiounet, gain_range)
     store = DatasetStore.open(args.dataset)
     refs = group_areas(store, args.split)
+    if args.num_aps is not None:
+        short = [r for r in refs if len(r.sample_indices) < args.num_aps]
+        if short:
+            raise SystemExit(f"--num-aps {args.num_aps}: area {short[0].label} has {len(short[0].sample_indices)} APs")
+        # store order is transmitter order: the first N APs of a tile are those of an N-AP build of the seed
+        refs = [AreaRef(r.scene, r.tile_index, r.split, r.sample_indices[:args.num_aps]) for r in refs]
     areas = AreaCache(store, refs)
     max_known = unet.encoding.num_known_aps if unet else None
     print(f"Table I on {len(refs)} {args.split} areas ({sum(len(r.sample_indices) for r in refs)} target APs)")
     table = table_one(areas, schemes, max_known)
     objective = DeploymentObjective(budget=LinkBudget(), interference=True, metric="mean_rate")
-    print(f"Deployment: {args.num_existing} deployed APs per area, the others candidates")
-    dep = deployment(areas, schemes, args.num_existing, objective, args.seed)
+    dep = None
+    if not args.no_deployment:
+        print(f"Deployment: {args.num_existing} deployed APs per area, the others candidates")
+        dep = deployment(areas, schemes, args.num_existing, objective, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     example = table.pop("example")
-    results = {"dataset": str(args.dataset), "split": args.split, "num_areas": len(refs),
+    results = {"dataset": str(args.dataset), "split": args.split, "num_areas": len(refs), "num_aps": args.num_aps,
                "num_targets": sum(len(r.sample_indices) for r in refs), "gain_range_db": list(gain_range),
                "unet_run": args.unet, "radiounet_run": args.radiounet,
                "objective": {"metric": objective.metric, "interference": objective.interference,

@@ -14,7 +14,7 @@ import pytest
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.grid import Grid
-from ckmsim.models.crossap_data import (Area, AreaRef, CrossApEncoding, area_example, crossap_dataset, dihedral,
+from ckmsim.models.crossap.data import (Area, AreaRef, CrossApEncoding, area_example, crossap_dataset, dihedral,
                                         group_areas, load_area)
 
 RANGE_DB = (-120.0, -20.0)
@@ -161,7 +161,7 @@ def test_area_in_two_splits_is_refused(tmp_path):
 # ----------------------------------------------------------------------------------------------------------
 
 def test_unet_shapes_and_paper_layout():
-    from ckmsim.models.crossap_unet import CrossApUNet, check_input_size
+    from ckmsim.models.crossap.network import CrossApUNet, check_input_size
 
     model = CrossApUNet(5, reduce_channels=4, encoder_channels=(8, 12, 16), extra_conv_levels=(1, 2), top_channels=6)
     out = model(np.zeros((2, 16, 24, 5), np.float32))
@@ -183,7 +183,7 @@ def test_unet_shapes_and_paper_layout():
 
 
 def test_layers_config_round_trip():
-    from ckmsim.models.crossap_unet import ConvBlock, UpBlock
+    from ckmsim.models.crossap.network import ConvBlock, UpBlock
 
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
     for layer, shape in ((ConvBlock(4, 5, pool=True), (2, 4, 4, 4)), (ConvBlock(4, 3), (2, 8, 8, 4)),
@@ -199,7 +199,7 @@ def test_layers_config_round_trip():
 def test_save_load_round_trip_gives_identical_predictions(tmp_path):
     import keras
 
-    from ckmsim.models.crossap_unet import CrossApUNet
+    from ckmsim.models.crossap.network import CrossApUNet
 
     model = CrossApUNet(4, reduce_channels=3, encoder_channels=(6, 8), extra_conv_levels=(1,), top_channels=4)
     x = np.random.default_rng(1).uniform(size=(2, 8, 8, 4)).astype(np.float32)
@@ -244,8 +244,8 @@ seed = 0
 
 
 def test_a_few_steps_lower_the_loss_and_the_run_predicts(tmp_path):
-    from ckmsim.models.crossap_method import CrossApUNetMethod
-    from ckmsim.models.crossap_train import train_crossap
+    from ckmsim.models.crossap.method import CrossApUNetMethod
+    from ckmsim.models.crossap.train import train_crossap
 
     store = _store(tmp_path / "toy", num_areas=4, num_aps=4, size=16)
     result = train_crossap(_train_config(tmp_path, store.path), log=lambda *a: None)
@@ -276,7 +276,7 @@ def test_a_few_steps_lower_the_loss_and_the_run_predicts(tmp_path):
 
 
 def test_train_config_names_bad_keys(tmp_path):
-    from ckmsim.models.crossap_train import load_crossap_train_config
+    from ckmsim.models.crossap.train import load_crossap_train_config
 
     path = _train_config(tmp_path, tmp_path / "nowhere")
     config = load_crossap_train_config(path)
@@ -292,8 +292,8 @@ def test_train_config_names_bad_keys(tmp_path):
 
 def test_cross_ap_method_refuses_the_targets_own_map_among_the_known_aps():
     """The target's own map would give the network the answer; any other known AP is accepted."""
-    from ckmsim.models.crossap_method import CrossApUNetMethod
-    from ckmsim.models.crossap_unet import CrossApUNet
+    from ckmsim.models.crossap.method import CrossApUNetMethod
+    from ckmsim.models.crossap.network import CrossApUNet
 
     encoding = CrossApEncoding(num_known_aps=2, weight=0.2, gain_range_db=RANGE_DB)
     model = CrossApUNet(encoding.num_input_channels, reduce_channels=3, encoder_channels=(6, 8),
@@ -309,3 +309,169 @@ def test_cross_ap_method_refuses_the_targets_own_map_among_the_known_aps():
         method.predict_gain_db(grid, building, target, maps, np.array([[1.0, 3.0], [-5.0, -5.0]]))
     gain_db = method.predict_gain_db(grid, building, target, maps, np.array([[-5.0, -5.0, 10.0], [1.0, 3.0, 25.0]]))
     assert gain_db.shape == (8, 8) and np.all(np.isfinite(gain_db))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 14: physics channels, the correction to eq. (7), the masked loss
+# ----------------------------------------------------------------------------------------------------------
+
+def test_free_space_gain_closed_form():
+    from ckmsim.models.crossap.physics import free_space_gain_db, free_space_map_db
+
+    # 20 log10(lambda / (4 pi d)) at 28 GHz: lambda = 10.7069 mm; d = 10 m -> -81.39 dB, 6 dB less per doubling
+    assert free_space_gain_db(10.0, 28e9) == pytest.approx(-81.391, abs=1e-3)
+    assert free_space_gain_db(20.0, 28e9) - free_space_gain_db(10.0, 28e9) == pytest.approx(-6.0206, abs=1e-4)
+    grid = Grid(0.0, 0.0, 4, 4, 2.0, height_m=1.5)
+    # an AP 8.5 m above the UE plane, straight above cell (1, 1) (centre (-1, -1)): d = 8.5 m there
+    fs = free_space_map_db(grid, (-1.0, -1.0, 10.0), 28e9)
+    assert fs[1, 1] == pytest.approx(free_space_gain_db(8.5, 28e9)) and fs[1, 1] == fs.max()
+    assert fs[3, 3] == pytest.approx(free_space_gain_db(np.sqrt(4.0 ** 2 + 4.0 ** 2 + 8.5 ** 2), 28e9))
+    with pytest.raises(CkmsimError, match="frequency_hz"):
+        free_space_gain_db(10.0, 0.0)
+    with pytest.raises(CkmsimError, match=r"\(x, y, z\)"):
+        free_space_map_db(grid, (0.0, 0.0), 28e9)
+
+
+def test_blockage_length_through_hand_made_walls():
+    from ckmsim.models.crossap.physics import blockage_map
+
+    building = np.zeros((7, 7), bool)
+    building[:, 2] = True            # a wall along column 2 (one 2 m cell thick)
+    building[:, 5] = True            # and along column 5
+    length = blockage_map(building, (3, 0), cell_size_m=2.0)
+    # left of the first wall: line of sight
+    assert (length[:, :2] == 0).all()
+    # straight along row 3: 2 m through each wall; ending at the centre of a wall cell: 1 m inside it;
+    # towards (0, 4): 3 cells up, 4 across, the wall slab (1.5 <= col < 2.5) takes 1/4 of the 10 m segment.
+    # Sampling errs by about a sample's length per wall face (12 m / 128 at most) and vanishes with more samples.
+    for samples, tol in ((128, 0.1), (4096, 0.01)):
+        length = blockage_map(building, (3, 0), cell_size_m=2.0, samples=samples)
+        assert length[3, 4] == pytest.approx(2.0, abs=tol) and length[3, 6] == pytest.approx(4.0, abs=tol)
+        assert length[3, 2] == pytest.approx(1.0, abs=tol) and length[0, 4] == pytest.approx(2.5, abs=tol)
+    # no building: line of sight everywhere
+    assert not blockage_map(np.zeros((5, 5), bool), (2, 2)).any()
+
+
+def test_excess_weighting_recovers_a_shared_shadow_exactly():
+    """Known maps = free space + the same shadowing s(cell): eq. (7) on excess loss returns the target's free
+    space + s exactly, while plain eq. (7) does not (its peaks sit at the known APs)."""
+    from ckmsim.models.crossap.physics import free_space_map_db, physics_maps
+
+    grid = Grid(0.0, 0.0, 8, 8, 2.0, height_m=1.5)
+    building = np.zeros((8, 8), bool)
+    building[0, :3] = True
+    shadow = -np.linspace(0.0, 20.0, 64).reshape(8, 8)
+    known = np.array([[-5.0, -5.0, 10.0], [5.0, 3.0, 12.0], [1.0, 7.0, 10.0]])
+    target = np.array([-3.0, 5.0, 10.0])
+    maps = np.stack([free_space_map_db(grid, p, 28e9) + shadow for p in known])
+    maps[:, building] = np.nan
+    out = physics_maps(grid, building, target, maps, known, 28e9, (-170.0, -20.0))
+    expected = free_space_map_db(grid, target, 28e9) + shadow
+    np.testing.assert_allclose(out["excess_weighted"][~building], expected[~building], atol=1e-9)
+    assert np.isnan(out["excess_weighted"][building]).all()
+    assert np.max(np.abs(out["distance_weighted"] - expected)[~building]) > 3.0
+
+
+def _physics_area():
+    area = _area(num_aps=5, size=16, seed=3)
+    return area, CrossApEncoding(num_known_aps=4, weight=0.2, gain_range_db=RANGE_DB, physics=True,
+                                 frequency_hz=28e9)
+
+
+def test_untrained_correction_network_is_exactly_distance_weighting():
+    """The residual UNet before any training returns the distance-weighted benchmark's own map (eq. (7),
+    the study's clipping), cell for cell; a non-zero last convolution moves it away."""
+    from ckmsim.baselines.model_based import distance_weighted_cross_ap
+    from ckmsim.models.crossap.method import CrossApUNetMethod
+    from ckmsim.models.crossap.network import CrossApUNet
+
+    area, encoding = _physics_area()
+    assert encoding.num_input_channels == 4 + 1 + 6 and encoding.residual_channel == 5
+    model = CrossApUNet(encoding.num_input_channels, reduce_channels=3, encoder_channels=(6, 8),
+                        extra_conv_levels=(1,), top_channels=4, residual_channel=encoding.residual_channel)
+    method = CrossApUNetMethod(model, encoding)
+    open_cells = ~area.building
+    for target, known in ((0, [1, 2, 3, 4]), (4, [0, 2])):
+        inferred = method.predict_gain_db(area.grid, area.building, area.ap_positions_m[target],
+                                          area.gain_db[known], area.ap_positions_m[known])
+        benchmark = distance_weighted_cross_ap(np.clip(area.gain_db[known], *RANGE_DB),
+                                               area.ap_positions_m[known, :2], area.ap_positions_m[target, :2])
+        np.testing.assert_allclose(inferred[open_cells], np.clip(benchmark, *RANGE_DB)[open_cells], atol=1e-4)
+        assert np.isnan(inferred[area.building]).all()
+    correction = model.get_layer("correction")
+    kernel, bias = correction.get_weights()
+    correction.set_weights([kernel, bias + 0.05])
+    moved = method.predict_gain_db(area.grid, area.building, area.ap_positions_m[0], area.gain_db[1:],
+                                   area.ap_positions_m[1:])
+    benchmark = distance_weighted_cross_ap(np.clip(area.gain_db[1:], *RANGE_DB), area.ap_positions_m[1:, :2],
+                                           area.ap_positions_m[0, :2])
+    assert np.nanmax(np.abs(moved - np.clip(benchmark, *RANGE_DB))) > 1.0
+    with pytest.raises(CkmsimError, match="residual_channel"):
+        CrossApUNet(4, encoder_channels=(6, 8), extra_conv_levels=(), residual_channel=4)
+    with pytest.raises(CkmsimError, match="frequency_hz"):
+        CrossApEncoding(physics=True)
+    with pytest.raises(CkmsimError, match="inputs='cross_ap'"):
+        CrossApEncoding(inputs="radiounet", physics=True, frequency_hz=28e9)
+    with pytest.raises(CkmsimError, match=r"\(x, y, z\)"):
+        method.predict_gain_db(area.grid, area.building, area.ap_positions_m[0, :2], area.gain_db[1:],
+                               area.ap_positions_m[1:, :2])
+
+
+def test_physics_channels_layout_and_symmetry():
+    from ckmsim.models.crossap.physics import blockage_map
+
+    area, encoding = _physics_area()
+    x, _ = area_example(area, 0, encoding)
+    first = encoding.residual_channel
+    np.testing.assert_array_equal(x[..., first + 3], (~area.building).astype(np.float32))
+    blocked = blockage_map(area.building, area.ap_cells[0], area.grid.cell_size_m)
+    np.testing.assert_array_equal(x[..., first + 4], (blocked == 0).astype(np.float32))
+    # free space peaks at the target's cell
+    assert np.unravel_index(np.argmax(x[..., first + 1]), x.shape[:2]) == tuple(area.ap_cells[0])
+    # eqs. (3)-(7), free space and blockage commute with the 8 symmetries of the square area: an augmented
+    # example's input is the transformed input of the same draw of known APs
+    for seed in range(4):
+        plain, _ = area_example(area, 1, encoding, np.random.default_rng(seed), min_known_aps=2, augment=False)
+        augmented, _ = area_example(area, 1, encoding, np.random.default_rng(seed), min_known_aps=2, augment=True)
+        assert any(np.allclose(augmented, dihedral(plain, s), atol=1e-6) for s in range(8))
+
+
+def test_masked_loss_targets_and_value():
+    from ckmsim.models.crossap.network import masked_mse
+
+    area = _area(num_aps=3, size=8)
+    area.gain_db[0, 4, 4] = -300.0           # a cell no ray reached: below the range
+    encoding = CrossApEncoding(num_known_aps=2, gain_range_db=RANGE_DB)
+    _, y_open = area_example(area, 0, encoding, loss_cells="open")
+    _, y_reached = area_example(area, 0, encoding, loss_cells="reached")
+    np.testing.assert_array_equal(y_open[..., 1], (~area.building).astype(np.float32))
+    assert y_reached[4, 4, 1] == 0 and y_reached[..., 1].sum() == y_open[..., 1].sum() - 1
+    with pytest.raises(CkmsimError, match="loss_cells"):
+        area_example(area, 0, encoding, loss_cells="ray")
+    # hand-made: errors 0.1 and 0.3 on the two weighted cells, 5.0 on the unweighted one -> (0.01 + 0.09) / 2
+    y_true = np.zeros((1, 1, 3, 2), np.float32)
+    y_true[0, 0, :, 1] = [1.0, 1.0, 0.0]
+    y_pred = np.array([0.1, -0.3, 5.0], np.float32).reshape(1, 1, 3, 1)
+    assert float(np.asarray(masked_mse(y_true, y_pred))[0]) == pytest.approx(0.05, rel=1e-6)
+
+
+def test_an_ap_at_the_targets_site_is_never_known():
+    """Two APs of a dense area can share a site: the other's map is the target's (up to ray noise), so it is
+    never among the known APs when the target is inferred, in training or at test time."""
+    from dataclasses import replace
+
+    from ckmsim.models.crossap.data import other_aps
+
+    area = _area(num_aps=4, size=8, seed=2)
+    positions = area.ap_positions_m.copy()
+    positions[3] = positions[1]
+    cells = area.ap_cells.copy()
+    cells[3] = cells[1]
+    area = replace(area, ap_positions_m=positions, ap_cells=cells)
+    assert other_aps(area, 1) == [0, 2] and other_aps(area, 3) == [0, 2] and other_aps(area, 0) == [1, 2, 3]
+    encoding = CrossApEncoding(num_known_aps=3, gain_range_db=RANGE_DB)
+    for seed in range(6):
+        x, _ = area_example(area, 1, encoding, np.random.default_rng(seed), min_known_aps=1)
+        # AP 3's feature map would peak at the target's own cell: no channel does
+        row, col = cells[1]
+        assert not np.any(np.isclose(x[row, col, 1:], x[..., 1:].max(axis=(0, 1))) & x[..., 1:].any(axis=(0, 1)))

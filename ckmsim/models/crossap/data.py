@@ -14,6 +14,14 @@ For a *target* AP of an area, the network input stacks (:class:`CrossApEncoding`
   (building cells 0, gains below the range at 0 as RadioMapSeer truncates at its -147 dB threshold);
 - channels K+1..num_known_aps: zeros when fewer APs are known than the network has channels for.
 
+With ``physics=True`` (issue 14) six channels follow the known APs (:mod:`ckmsim.models.crossap.physics`),
+channels K+1..K+6 with K = ``num_known_aps``: the distance-weighted inference of eq. (7) from the same known
+APs, the target's free-space gain, the target's free-space gain plus eq. (7) on the known APs' excess loss
+(all three as gain pixels), the building map (1 open, 0 building), the target's 2-D line of sight (1 where
+the straight line from the target crosses no building cell) and the length of that line inside buildings
+over ``BLOCKAGE_SCALE_M`` (capped at 1). The network then learns a correction
+to channel K+1 (:attr:`CrossApEncoding.residual_channel`, see :class:`~ckmsim.models.crossap.network.CrossApUNet`).
+
 The paper always uses all :math:`N = 79` other APs of an area. ckmsim can also draw ``K`` at random in
 ``[min_known_aps, num_known_aps]`` during training (zero-padded), which lets one network infer a candidate
 site's map from however many APs are deployed (the deployment study). The variant ``inputs="radiounet"``
@@ -30,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +47,9 @@ from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.grid import Grid
 from ckmsim.maps.pixels import gain_db_to_pixel, pixel_to_gain_db
-from ckmsim.maps.priors import (ap_feature_map, ap_location_map, building_map, cell_of_position,
+from ckmsim.maps.priors import (ap_location_map, building_map, cell_of_position,
                                 preconvolved_location_map)
+from ckmsim.models.crossap.physics import PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, physics_maps
 from ckmsim.validation import is_finite_number, is_whole_number
 
 #: Input encodings: the paper's cross-AP input, and RadioUNet's (building map + target location).
@@ -48,6 +57,14 @@ INPUT_KINDS = ("cross_ap", "radiounet")
 #: Default pixel range [dB]: 100 dB like RadioMapSeer's (-147..-47 dB), placed on ckmsim's 28 GHz, 64 m tiles
 #: with APs at 10 m, whose strongest cells lie near -78 dB and whose deep shadow falls to the -250 dB floor.
 DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
+#: Channels ``physics=True`` adds: eq. (7), free space, free space + eq. (7) on excess loss, building map,
+#: line of sight, blockage.
+NUM_PHYSICS_CHANNELS = len(PHYSICS_MAPS) + 3
+#: Length inside buildings [m] that makes the blockage channel 1.
+BLOCKAGE_SCALE_M = 20.0
+#: Cells the training loss runs over: all, the open (non-building) ones, or the open ones a ray reached
+#: (true gain above the low end of the range: the RadioMapSolver floor sits below it).
+LOSS_CELLS = ("all", "open", "reached")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -188,12 +205,21 @@ class CrossApEncoding:
         its gain alone would give while keeping 80 % of the map's contrast.
     gain_range_db : (low, high)
         Gains mapped linearly onto pixels [0, 1]; gains outside are clipped (:mod:`ckmsim.maps.pixels`).
+    physics : bool
+        Cross-AP only: add the six physics channels of the module docstring after the known APs.
+    frequency_hz : float or None
+        Carrier of the free-space channels [Hz]; required with ``physics``.
+    beta_per_m : float
+        :math:`\beta` of eq. (7) for the distance-weighted channels [1/m] (the paper's 0.1).
     """
 
     inputs: str = "cross_ap"
     num_known_aps: int = 7
     weight: float = 0.2
     gain_range_db: tuple[float, float] = DEFAULT_GAIN_RANGE_DB
+    physics: bool = False
+    frequency_hz: float | None = None
+    beta_per_m: float = PAPER_BETA_PER_M
 
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:
@@ -209,21 +235,41 @@ class CrossApEncoding:
                               f"Received: gain_range_db={self.gain_range_db!r}")
         object.__setattr__(self, "gain_range_db", (low, high))
         object.__setattr__(self, "num_known_aps", int(self.num_known_aps))
+        if not isinstance(self.physics, bool):
+            raise CkmsimError(f"physics must be true or false. Received: physics={self.physics!r}")
+        if self.physics and self.inputs != "cross_ap":
+            raise CkmsimError(f"The physics channels need the other APs' maps (inputs='cross_ap'). "
+                              f"Received: inputs={self.inputs!r}, physics=True")
+        if self.physics and not (is_finite_number(self.frequency_hz) and float(self.frequency_hz) > 0):
+            raise CkmsimError(f"physics=True needs the carrier frequency_hz (> 0) of the free-space channels. "
+                              f"Received: frequency_hz={self.frequency_hz!r}")
+        if not (is_finite_number(self.beta_per_m) and self.beta_per_m >= 0):
+            raise CkmsimError(f"beta_per_m (eq. (7)) must be a finite number >= 0. Received: beta_per_m={self.beta_per_m!r}")
+        if self.frequency_hz is not None:
+            object.__setattr__(self, "frequency_hz", float(self.frequency_hz))
 
     @property
     def num_input_channels(self) -> int:
-        """Channels of the network input: ``num_known_aps + 1`` (cross-AP) or 2 (RadioUNet)."""
-        return self.num_known_aps + 1 if self.inputs == "cross_ap" else 2
+        """Channels of the network input: ``num_known_aps + 1`` (+ 4 with ``physics``) for cross-AP, 2 for
+        RadioUNet."""
+        if self.inputs != "cross_ap":
+            return 2
+        return self.num_known_aps + 1 + (NUM_PHYSICS_CHANNELS if self.physics else 0)
+
+    @property
+    def residual_channel(self) -> int | None:
+        """Input channel of eq. (7)'s inference, which the network's output is added to (None without physics)."""
+        return self.num_known_aps + 1 if self.physics else None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
 
     @classmethod
     def from_dict(cls, values: dict) -> "CrossApEncoding":
-        unknown = sorted(set(values) - {"inputs", "num_known_aps", "weight", "gain_range_db"})
+        keys = sorted(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(keys))
         if unknown:
-            raise CkmsimError(f"Unknown cross-AP encoding key(s) {unknown}; expected a subset of "
-                              f"['gain_range_db', 'inputs', 'num_known_aps', 'weight']")
+            raise CkmsimError(f"Unknown cross-AP encoding key(s) {unknown}; expected a subset of {keys}")
         values = dict(values)
         if "gain_range_db" in values:
             values["gain_range_db"] = tuple(values["gain_range_db"])
@@ -238,7 +284,8 @@ class CrossApEncoding:
         return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
 
     def encode(self, target_cell, building: np.ndarray, known_gain_db: np.ndarray | None = None,
-               known_cells: np.ndarray | None = None) -> np.ndarray:
+               known_cells: np.ndarray | None = None, grid: Grid | None = None, target_position_m=None,
+               known_positions_m: np.ndarray | None = None) -> np.ndarray:
         r"""The network input for one target AP.
 
         Input
@@ -247,6 +294,8 @@ class CrossApEncoding:
         building : ``[num_y, num_x]``, bool
         known_gain_db : ``[K, num_y, num_x]``, float [dB], K <= ``num_known_aps`` (cross-AP only)
         known_cells : ``[K, 2]``, int, (row, col) of each known AP (cross-AP only)
+        grid, target_position_m ``[3]``, known_positions_m ``[K, 3]`` : the area's grid and the APs' (x, y, z)
+            positions [m] (``physics`` only)
 
         Output
         ------
@@ -272,8 +321,27 @@ class CrossApEncoding:
                               f"needed. Received: {num_known} map(s), {known_cells.shape[0]} cell(s)")
         channels = np.zeros(building.shape + (self.num_input_channels,), dtype=np.float32)
         channels[..., 0] = target
-        for n, (gain_db, cell) in enumerate(zip(known_gain_db, known_cells), start=1):
-            channels[..., n] = ap_feature_map(self.gain_pixels(gain_db, building), cell, self.weight)
+        # eq. (4) for all K maps at once (ap_feature_map, vectorised): (1 - w) G_n + w at the AP's cell
+        features = (1.0 - self.weight) * self.gain_pixels(known_gain_db, building)
+        rows, cols = (np.asarray(v, dtype=np.int64) for v in known_cells.T)
+        if np.any((rows < 0) | (rows >= building.shape[0]) | (cols < 0) | (cols >= building.shape[1])):
+            raise CkmsimError(f"known_cells must lie in the {building.shape} grid. Received: {known_cells.tolist()}")
+        features[np.arange(num_known), rows, cols] += self.weight
+        channels[..., 1:num_known + 1] = np.moveaxis(features, 0, -1)
+        if self.physics:
+            if grid is None or target_position_m is None or known_positions_m is None:
+                raise CkmsimError("physics=True needs the grid and the target's and known APs' (x, y, z) positions. "
+                                  "Received: None")
+            maps = physics_maps(grid, building, target_position_m, known_gain_db, known_positions_m,
+                                self.frequency_hz, self.gain_range_db, self.beta_per_m)
+            first = self.residual_channel
+            for offset, name in enumerate(PHYSICS_MAPS):
+                channels[..., first + offset] = self.gain_pixels(maps[name], building)
+            blocked = blockage_map(building, target_cell, grid.cell_size_m)
+            rest = first + len(PHYSICS_MAPS)
+            channels[..., rest] = building_map(building)
+            channels[..., rest + 1] = blocked == 0
+            channels[..., rest + 2] = np.minimum(blocked / BLOCKAGE_SCALE_M, 1.0)
         return channels
 
 
@@ -291,8 +359,18 @@ def dihedral(array: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(out[:, ::-1] if k >= 4 else out)
 
 
+def other_aps(area: Area, target: int, tol_m: float = 1e-3) -> list[int]:
+    """The APs of ``area`` that may be known when ``target`` is inferred: all but the target and any AP that
+    stands at the target's position (within ``tol_m`` [m]; sites are drawn independently, so two APs of a
+    dense area can share a cell, and the other's map would be the target's up to ray-sampling noise --
+    :class:`~ckmsim.models.crossap.method.CrossApUNetMethod` refuses it)."""
+    distance_m = np.linalg.norm(area.ap_positions_m - area.ap_positions_m[target], axis=1)
+    return [n for n in range(area.num_aps) if n != target and distance_m[n] >= tol_m]
+
+
 def area_example(area: Area, target: int, encoding: CrossApEncoding, rng: np.random.Generator | None = None,
-                 min_known_aps: int | None = None, augment: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 min_known_aps: int | None = None, augment: bool = False,
+                 loss_cells: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` for AP ``target`` of ``area``: the encoded input and the target's true gain pixels.
 
     Without ``rng`` the known APs are the others in store order (the first ``num_known_aps`` of them), as at
@@ -303,12 +381,15 @@ def area_example(area: Area, target: int, encoding: CrossApEncoding, rng: np.ran
     Output
     ------
     x : ``[num_y, num_x, num_input_channels]``, float32
-    y : ``[num_y, num_x, 1]``, float32 (gain pixels, buildings 0)
+    y : ``[num_y, num_x, 1]``, float32 (gain pixels, buildings 0); with ``loss_cells`` "open" or "reached"
+        ``[num_y, num_x, 2]``: the pixels and the 0/1 weight of each cell in the loss (:func:`~ckmsim.models.crossap.network.masked_mse`)
     """
+    if loss_cells not in LOSS_CELLS:
+        raise CkmsimError(f"loss_cells must be one of {list(LOSS_CELLS)}. Received: loss_cells={loss_cells!r}")
     if not 0 <= target < area.num_aps:
         raise CkmsimError(f"target must index one of the {area.num_aps} APs of {area.ref.label}. "
                           f"Received: target={target!r}")
-    others = np.array([n for n in range(area.num_aps) if n != target], dtype=np.int64)
+    others = np.array(other_aps(area, target), dtype=np.int64)
     most = min(encoding.num_known_aps, len(others))
     if encoding.inputs == "cross_ap" and most < 1:
         raise CkmsimError(f"Area {area.ref.label} has no AP besides the target: the cross-AP input needs one")
@@ -318,8 +399,15 @@ def area_example(area: Area, target: int, encoding: CrossApEncoding, rng: np.ran
         fewest = most if min_known_aps is None else int(np.clip(min_known_aps, 1, most))
         count = int(rng.integers(fewest, most + 1))
         known = rng.permutation(others)[:count]
-    x = encoding.encode(area.ap_cells[target], area.building, area.gain_db[known], area.ap_cells[known])
+    x = encoding.encode(area.ap_cells[target], area.building, area.gain_db[known], area.ap_cells[known],
+                        area.grid, area.ap_positions_m[target], area.ap_positions_m[known])
     y = encoding.gain_pixels(area.gain_db[target], area.building)[..., None]
+    if loss_cells != "all":
+        cells = ~area.building
+        if loss_cells == "reached":
+            with np.errstate(invalid="ignore"):
+                cells &= area.gain_db[target] > encoding.gain_range_db[0]
+        y = np.concatenate([y, cells[..., None].astype(np.float32)], axis=-1)
     if augment and rng is not None and area.grid.num_x == area.grid.num_y:
         k = int(rng.integers(8))
         x, y = dihedral(x, k), dihedral(y, k)
@@ -328,7 +416,7 @@ def area_example(area: Area, target: int, encoding: CrossApEncoding, rng: np.ran
 
 def example_generator(cache: AreaCache, encoding: CrossApEncoding, shuffle: bool = True, augment: bool = False,
                       min_known_aps: int | None = None, seed: int = 0, epochs: int | None = 1,
-                      randomize: bool = True):
+                      randomize: bool = True, loss_cells: str = "all"):
     """Python generator of ``(x, y)`` over every (area, target AP) pair, ``epochs`` passes (None: forever).
 
     ``randomize=False`` gives the test-time examples (all other APs known, in order, no augmentation).
@@ -342,7 +430,7 @@ def example_generator(cache: AreaCache, encoding: CrossApEncoding, shuffle: bool
         for i in order:
             area_index, target = pairs[int(i)]
             rng = np.random.default_rng([seed, epoch, int(i)]) if randomize else None
-            yield area_example(cache[area_index], target, encoding, rng, min_known_aps, augment)
+            yield area_example(cache[area_index], target, encoding, rng, min_known_aps, augment, loss_cells)
         epoch += 1
 
 
@@ -354,8 +442,9 @@ def num_examples(store: DatasetStore, split: str | None) -> int:
 def crossap_dataset(store: DatasetStore, encoding: CrossApEncoding, split: str | None = "train",
                     batch_size: int = 15, shuffle: bool = True, augment: bool = False,
                     min_known_aps: int | None = None, seed: int = 0, epochs: int | None = None,
-                    randomize: bool = True, prefetch: int = 2):
-    """A ``tf.data.Dataset`` of ``(x [batch, y, x, C], y [batch, y, x, 1])`` float32 batches, read lazily.
+                    randomize: bool = True, prefetch: int = 2, loss_cells: str = "all"):
+    """A ``tf.data.Dataset`` of ``(x [batch, y, x, C], y [batch, y, x, 1])`` float32 batches, read lazily
+    (``y [batch, y, x, 2]``, pixels and loss weights, with ``loss_cells`` "open" or "reached").
 
     Training: ``shuffle``, ``augment``, ``randomize`` and ``epochs=None`` (an endless stream; give the trainer
     ``steps_per_epoch``). Validation / test: ``shuffle=False, randomize=False, epochs=1``. The paper's batch
@@ -371,10 +460,13 @@ def crossap_dataset(store: DatasetStore, encoding: CrossApEncoding, split: str |
     grid = store.records[refs[0].sample_indices[0]]["grid"]
     shape = (int(grid["num_y"]), int(grid["num_x"]))
     cache = AreaCache(store, refs)
+    if loss_cells not in LOSS_CELLS:
+        raise CkmsimError(f"loss_cells must be one of {list(LOSS_CELLS)}. Received: loss_cells={loss_cells!r}")
     signature = (tf.TensorSpec(shape + (encoding.num_input_channels,), tf.float32),
-                 tf.TensorSpec(shape + (1,), tf.float32))
+                 tf.TensorSpec(shape + (1 if loss_cells == "all" else 2,), tf.float32))
     dataset = tf.data.Dataset.from_generator(
-        lambda: example_generator(cache, encoding, shuffle, augment, min_known_aps, seed, epochs, randomize),
+        lambda: example_generator(cache, encoding, shuffle, augment, min_known_aps, seed, epochs, randomize,
+                                  loss_cells),
         output_signature=signature)
     dataset = dataset.batch(int(batch_size))
     if epochs is not None:
@@ -383,3 +475,4 @@ def crossap_dataset(store: DatasetStore, encoding: CrossApEncoding, split: str |
         num_pairs = sum(len(ref.sample_indices) for ref in refs)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(epochs * num_pairs / batch_size)))
     return dataset.prefetch(prefetch)
+

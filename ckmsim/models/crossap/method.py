@@ -107,7 +107,9 @@ class CrossApUNetMethod:
         known_gain_db, known_positions_m = self._known(grid, building, target_position_m, known_gain_db,
                                                        known_positions_m)
         cells = np.array([cell_of_position(grid, p) for p in known_positions_m], dtype=np.int64).reshape(-1, 2)
-        return self.encoding.encode(target_cell, building, known_gain_db, cells)
+        # the physics channels (encoding.physics) need the positions themselves, not only their cells
+        return self.encoding.encode(target_cell, building, known_gain_db, cells, grid, target_position_m,
+                                    known_positions_m)
 
     def _known(self, grid, building, target_position_m, known_gain_db, known_positions_m):
         """The known APs the input holds: the ``num_known_aps`` nearest to the target when more are given
@@ -152,7 +154,8 @@ class CrossApUNetMethod:
         building : ``[num_y, num_x]``, bool
         target_positions_m : ``[2]`` / ``[3]`` (one target) or ``[T, 2]`` / ``[T, 3]`` [m]
         known_gain_db : ``[K, num_y, num_x]``, float [dB] — the known APs' maps (NaN / floor values allowed)
-        known_positions_m : ``[K, 2]`` or ``[K, 3]`` [m]
+        known_positions_m : ``[K, 2]`` or ``[K, 3]`` [m] (3-D positions, target's too, with
+            ``encoding.physics``: the free-space channels need the heights)
 
         Output
         ------

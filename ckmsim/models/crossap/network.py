@@ -22,6 +22,12 @@ reference point on the same RadioMapSeer data: 6 channels after the first convol
 input); the paper gives no widths of its own. Input height and width must be multiples of
 ``2 ** len(encoder_channels)``. Every hyper-parameter is a constructor argument, mirrored by ``get_config``,
 so a model saves to and loads from a ``.keras`` file.
+
+``residual_channel`` (issue 14) turns the same network into a learned *correction*: the output is input
+channel ``residual_channel`` (the distance-weighted inference of eq. (7) as pixels, see
+:class:`~ckmsim.models.crossap.data.CrossApEncoding` with ``physics=True``) plus the UNet's last
+convolution, whose kernel and bias start at zero, so that the untrained network returns eq. (7) exactly and
+training can only move away from it where the loss says so.
 """
 
 from __future__ import annotations
@@ -124,6 +130,26 @@ class UpBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class TakeChannel(keras.layers.Layer):
+    """One channel of the input, kept as a channel: ``[batch, h, w, C]`` -> ``[batch, h, w, 1]``."""
+
+    def __init__(self, index: int, **kwargs):
+        super().__init__(**kwargs)
+        if not is_whole_number(index, minimum=0):
+            raise CkmsimError(f"index must be an integer >= 0. Received: index={index!r}")
+        self.index = int(index)
+
+    def call(self, x):
+        return x[..., self.index:self.index + 1]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class CrossApUNet(keras.Model):
     r"""The cross-AP inference UNet (Sec. III-B), a functional model built in ``__init__``.
 
@@ -137,6 +163,8 @@ class CrossApUNet(keras.Model):
     - top: ``UpBlock(top_channels)``, concatenate ``r`` and the input, ``ConvBlock(top_channels)``, then a
       ``kernel_size`` convolution to one channel with ``output_activation`` (linear by default: the target
       pixels lie in [0, 1], and a ReLU output can die at 0 where buildings and the floor sit)
+    - with ``residual_channel``: that zero-initialised convolution's output plus input channel
+      ``residual_channel`` (linear output)
 
     Input
     -----
@@ -162,13 +190,16 @@ class CrossApUNet(keras.Model):
     top_channels : int
         Width of the last up-sampling block.
     output_activation : str or None
-        Keras activation of the output convolution.
+        Keras activation of the output convolution (must be None with ``residual_channel``).
+    residual_channel : int or None
+        Input channel the output is added to (module docstring); None: the paper's plain output.
     """
 
     def __init__(self, num_input_channels: int, reduce_channels: int = DEFAULT_REDUCE_CHANNELS,
                  reduce_kernel_size: int = 3, encoder_channels=DEFAULT_ENCODER_CHANNELS,
                  extra_conv_levels=DEFAULT_EXTRA_CONV_LEVELS, kernel_size: int = DEFAULT_KERNEL_SIZE,
-                 top_channels: int = DEFAULT_TOP_CHANNELS, output_activation: str | None = None, **kwargs):
+                 top_channels: int = DEFAULT_TOP_CHANNELS, output_activation: str | None = None,
+                 residual_channel: int | None = None, **kwargs):
         for name, value in (("num_input_channels", num_input_channels), ("reduce_channels", reduce_channels),
                             ("reduce_kernel_size", reduce_kernel_size), ("kernel_size", kernel_size),
                             ("top_channels", top_channels)):
@@ -182,6 +213,15 @@ class CrossApUNet(keras.Model):
         if any(level >= depth for level in extra_conv_levels):
             raise CkmsimError(f"extra_conv_levels must lie in 1..{depth - 1} (levels with a skip connection) for "
                               f"{depth} encoder levels. Received: extra_conv_levels={extra_conv_levels}")
+
+        if residual_channel is not None:
+            if not is_whole_number(residual_channel, minimum=0) or residual_channel >= num_input_channels:
+                raise CkmsimError(f"residual_channel must index one of the {num_input_channels} input channels. "
+                                  f"Received: residual_channel={residual_channel!r}")
+            if output_activation is not None:
+                raise CkmsimError(f"A residual output is linear (the correction may be negative). "
+                                  f"Received: output_activation={output_activation!r}")
+            residual_channel = int(residual_channel)
 
         inputs = keras.Input(shape=(None, None, int(num_input_channels)), name="crossap_input")
         reduced = ConvBlock(reduce_channels, reduce_kernel_size, name="reduce")(inputs)
@@ -200,8 +240,14 @@ class CrossApUNet(keras.Model):
         x = UpBlock(top_channels, name="up0")(x)
         x = keras.layers.Concatenate(name="skip0")([x, reduced, inputs])
         x = ConvBlock(top_channels, kernel_size, name="top")(x)
-        outputs = keras.layers.Conv2D(1, kernel_size, padding="same", activation=output_activation,
-                                      name="gain_pixels")(x)
+        if residual_channel is None:
+            outputs = keras.layers.Conv2D(1, kernel_size, padding="same", activation=output_activation,
+                                          name="gain_pixels")(x)
+        else:
+            correction = keras.layers.Conv2D(1, kernel_size, padding="same", kernel_initializer="zeros",
+                                             bias_initializer="zeros", name="correction")(x)
+            base = TakeChannel(residual_channel, name="distance_weighted")(inputs)
+            outputs = keras.layers.Add(name="gain_pixels")([base, correction])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         self.num_input_channels = int(num_input_channels)
@@ -212,6 +258,7 @@ class CrossApUNet(keras.Model):
         self.kernel_size = int(kernel_size)
         self.top_channels = int(top_channels)
         self.output_activation = output_activation
+        self.residual_channel = residual_channel
 
     @property
     def size_multiple(self) -> int:
@@ -223,11 +270,23 @@ class CrossApUNet(keras.Model):
                 "reduce_channels": self.reduce_channels, "reduce_kernel_size": self.reduce_kernel_size,
                 "encoder_channels": list(self.encoder_channels), "extra_conv_levels": list(self.extra_conv_levels),
                 "kernel_size": self.kernel_size, "top_channels": self.top_channels,
-                "output_activation": self.output_activation}
+                "output_activation": self.output_activation, "residual_channel": self.residual_channel}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+def masked_mse(y_true, y_pred):
+    """MSE over the cells whose weight is 1 (the loss with ``[data] loss_cells`` "open" or "reached").
+
+    ``y_true`` ``[batch, h, w, 2]`` (target pixels, 0/1 weight), ``y_pred`` ``[batch, h, w, 1]``. Output
+    ``[batch]``, float32: per example the mean squared error over its weighted cells (0 if it has none).
+    """
+    weight = y_true[..., 1:2]
+    squared = weight * keras.ops.square(y_pred - y_true[..., 0:1])
+    return keras.ops.sum(squared, axis=(1, 2, 3)) / keras.ops.maximum(keras.ops.sum(weight, axis=(1, 2, 3)), 1.0)
 
 
 def check_input_size(model: CrossApUNet, shape) -> None:

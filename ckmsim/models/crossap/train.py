@@ -16,6 +16,7 @@ The config (see ``experiments/crossap/train-tiny.toml``)::
     batch_size = 15                      # the paper's
     augment = true                       # the 8 rotations / reflections of an area
     min_known_aps = 4                    # draw 4..7 known APs per example; omit for always 7 (the paper)
+    loss_cells = "all"                   # or "open", "reached" (leave out the cells no ray reached)
 
     [model]                              # ckmsim.models.crossap.network.CrossApUNet (num_input_channels is derived)
     encoder_channels = [16, 32, 48, 64]
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
-from ckmsim.models.crossap.data import CrossApEncoding
+from ckmsim.models.crossap.data import LOSS_CELLS, CrossApEncoding
 from ckmsim.models.crossap.method import RUN_INFO
 from ckmsim.train.trainer import TrainResult, TrainSettings
 from ckmsim.validation import check_table_keys, is_whole_number
@@ -64,6 +65,7 @@ class CrossApTrainConfig:
     batch_size: int = 15
     augment: bool = True
     min_known_aps: int | None = None
+    loss_cells: str = "all"
 
     def __post_init__(self):
         if not is_whole_number(self.batch_size, minimum=1):
@@ -74,6 +76,9 @@ class CrossApTrainConfig:
         unknown = sorted(set(self.model) - set(MODEL_KEYS))
         if unknown:
             raise CkmsimError(f"[model] unknown key(s) {unknown}; expected a subset of {sorted(MODEL_KEYS)}")
+        if self.loss_cells not in LOSS_CELLS:
+            raise CkmsimError(f"[data] loss_cells must be one of {list(LOSS_CELLS)}. "
+                              f"Received: loss_cells={self.loss_cells!r}")
         if not isinstance(self.augment, bool):
             raise CkmsimError(f"[data] augment must be true or false. Received: augment={self.augment!r}")
 
@@ -81,16 +86,18 @@ class CrossApTrainConfig:
         """A fresh :class:`~ckmsim.models.crossap.network.CrossApUNet` for this encoding."""
         from ckmsim.models.crossap.network import CrossApUNet
 
-        return CrossApUNet(self.encoding.num_input_channels, **self.model)
+        return CrossApUNet(self.encoding.num_input_channels, residual_channel=self.encoding.residual_channel,
+                           **self.model)
 
     def run_record(self) -> dict:
         """Model and data settings, stored with the run and checked on resume."""
         return {"dataset": str(self.dataset), "encoding": self.encoding.to_dict(), "model": dict(self.model),
-                "batch_size": self.batch_size, "augment": self.augment, "min_known_aps": self.min_known_aps}
+                "batch_size": self.batch_size, "augment": self.augment, "min_known_aps": self.min_known_aps,
+                "loss_cells": self.loss_cells}
 
 
-_SECTIONS = {"crossap": {"dataset", "out"}, "encoding": {"inputs", "num_known_aps", "weight", "gain_range_db"},
-             "data": {"batch_size", "augment", "min_known_aps"}, "model": set(MODEL_KEYS),
+_SECTIONS = {"crossap": {"dataset", "out"}, "encoding": {f.name for f in fields(CrossApEncoding)},
+             "data": {"batch_size", "augment", "min_known_aps", "loss_cells"}, "model": set(MODEL_KEYS),
              "train": {f.name for f in fields(TrainSettings)}}
 
 
@@ -129,7 +136,7 @@ def load_crossap_train_config(path: str | Path, dataset: str | None = None,
 
 
 def train_crossap(config_path: str | Path, dataset: str | None = None, out: str | None = None, verbose: int = 0,
-                  log=print) -> TrainResult:
+                  log=print, seed: int | None = None) -> TrainResult:
     """Train (or resume) the cross-AP UNet of a TOML config; return the trainer's :class:`TrainResult`.
 
     Input
@@ -138,8 +145,11 @@ def train_crossap(config_path: str | Path, dataset: str | None = None, out: str 
     dataset, out : optional overrides of ``[crossap] dataset`` and ``out``
     verbose : Keras' verbosity
     log : where progress lines go
+    seed : optional override of ``[train] seed`` (the network's initialisation and the example draws)
     """
     config = load_crossap_train_config(config_path, dataset, out)
+    if seed is not None:
+        config = replace(config, settings=replace(config.settings, seed=seed))
     return train_crossap_config(config, verbose=verbose, log=log)
 
 
@@ -147,9 +157,15 @@ def train_crossap_config(config: CrossApTrainConfig, verbose: int = 0, log=print
     """:func:`train_crossap` for a config already in memory."""
     from ckmsim.data.store import DatasetStore
     from ckmsim.models.crossap.data import crossap_dataset, num_examples
+    from ckmsim.models.crossap.network import masked_mse
     from ckmsim.train.trainer import train
 
     store = DatasetStore.open(config.dataset)
+    if config.encoding.physics:
+        stored = store.manifest.get("config", {}).get("ray_tracing", {}).get("frequency_hz")
+        if stored is not None and abs(float(stored) - config.encoding.frequency_hz) > 1e-6 * float(stored):
+            raise CkmsimError(f"[encoding] frequency_hz={config.encoding.frequency_hz:g} Hz, but dataset "
+                              f"'{config.dataset}' was traced at {float(stored):g} Hz")
     num_train, num_val = num_examples(store, "train"), num_examples(store, "val")
     if not num_train:
         raise CkmsimError(f"Dataset '{config.dataset}' has no multi-AP area in its train split")
@@ -159,9 +175,9 @@ def train_crossap_config(config: CrossApTrainConfig, verbose: int = 0, log=print
         settings = replace(settings, steps_per_epoch=math.ceil(num_train / config.batch_size))
     train_ds = crossap_dataset(store, config.encoding, "train", config.batch_size, shuffle=True,
                                augment=config.augment, min_known_aps=config.min_known_aps, seed=settings.seed,
-                               epochs=None)
+                               epochs=None, loss_cells=config.loss_cells)
     val_ds = (crossap_dataset(store, config.encoding, "val", config.batch_size, shuffle=False, randomize=False,
-                              epochs=1) if num_val else None)
+                              epochs=1, loss_cells=config.loss_cells) if num_val else None)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_INFO).write_text(json.dumps({**config.run_record(), "num_train_examples": num_train,
@@ -170,7 +186,8 @@ def train_crossap_config(config: CrossApTrainConfig, verbose: int = 0, log=print
     log(f"cross-AP UNet ({config.encoding.inputs}): {model.count_params()} parameters, {num_train} train / "
         f"{num_val} val (area, AP) pairs, {settings.epochs} epochs x {settings.steps_per_epoch} steps of "
         f"{config.batch_size} -> {out}")
-    result = train(model, train_ds, val_ds, out, settings, loss="mse", run_config=config.run_record(),
+    loss = "mse" if config.loss_cells == "all" else masked_mse
+    result = train(model, train_ds, val_ds, out, settings, loss=loss, run_config=config.run_record(),
                    verbose=verbose)
     if result.history:
         last = result.history[-1]
