@@ -25,7 +25,7 @@ import ckmsim  # Mitsuba before TensorFlow
 import json, resource, sys, time
 import numpy as np
 import keras
-from ckmsim.models.esrresnet import build_esrresnet
+from ckmsim.models.esrresnet.network import build_esrresnet
 
 args = json.loads(sys.argv[1])
 if args["mixed"]:

@@ -1,4 +1,4 @@
-"""Ship a finished E-SRResNet training run with the package: ``ckmsim/models/weights/<name>/``.
+"""Ship a finished E-SRResNet training run with the package: ``ckmsim/models/esrresnet/weights/<name>/``.
 
     python experiments/esrresnet/export_weights.py --runs runs/esrresnet-cpu \
         --train-config experiments/esrresnet/train-cpu.toml \
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ckmsim.data.store import DatasetStore
-from ckmsim.models.esrresnet import ESRResNet, load_esrresnet
+from ckmsim.models.esrresnet.network import ESRResNet, load_esrresnet
 from ckmsim.models.pretrained import WEIGHTS_DIR
 
 ROLES = {"primary": "esrresnet-primary", "secondary": "esrresnet-secondary"}

@@ -87,8 +87,8 @@ def load_study_config(path: Path, overrides: dict) -> dict:
 
 def make_methods(config: dict) -> tuple[dict, dict]:
     """``(table methods, ablation methods)``, name -> fitted Method; missing runs are reported and left out."""
-    from ckmsim.models.esrresnet_data import PRIOR_SETS
-    from ckmsim.models.esrresnet_method import ESRResNetMethod
+    from ckmsim.models.esrresnet.data import PRIOR_SETS
+    from ckmsim.models.esrresnet.method import ESRResNetMethod
 
     runs, model_file = Path(config["runs"]), config["model_file"]
 

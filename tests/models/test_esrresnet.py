@@ -19,12 +19,12 @@ from ckmsim.maps.pixels import pixel_to_angle_deg, pixel_to_gain_db
 
 keras = pytest.importorskip("keras")
 
-from ckmsim.models.esrresnet import (ESRResNet, MultiHeadSelfAttention, MultiScaleFusion, ResidualBlock,  # noqa: E402
+from ckmsim.models.esrresnet.network import (ESRResNet, MultiHeadSelfAttention, MultiScaleFusion, ResidualBlock,  # noqa: E402
                                      Upsample, build_esrresnet, load_esrresnet)
-from ckmsim.models.esrresnet_data import (LowResPathEncoder, decode_path_maps, dihedral_ckm,  # noqa: E402
+from ckmsim.models.esrresnet.data import (LowResPathEncoder, decode_path_maps, dihedral_ckm,  # noqa: E402
                                           SPEED_OF_LIGHT_M_S, encode_store, free_space_gain_db,
                                           friis_los_map, pairs_dataset)
-from ckmsim.models.esrresnet_method import ESRResNetMethod  # noqa: E402
+from ckmsim.models.esrresnet.method import ESRResNetMethod  # noqa: E402
 
 N = 16
 FREQUENCY_HZ = 28e9
@@ -336,7 +336,7 @@ def test_a_few_training_steps_lower_the_loss(store, tmp_path):
 
 
 def test_train_esrresnet_from_toml_trains_resumes_and_checks_keys(store, tmp_path):
-    from ckmsim.models.esrresnet_train import load_train_config, train_esrresnet
+    from ckmsim.models.esrresnet.train import load_train_config, train_esrresnet
 
     config = tmp_path / "train.toml"
     config.write_text(f"""

@@ -16,7 +16,7 @@ from ckmsim.models.pretrained import DEFAULT_ESRRESNET, PRETRAINED, pretrained_d
 
 pytest.importorskip("keras")
 
-from ckmsim.models.esrresnet import MultiHeadSelfAttention, MultiScaleFusion, ResidualBlock  # noqa: E402
+from ckmsim.models.esrresnet.network import MultiHeadSelfAttention, MultiScaleFusion, ResidualBlock  # noqa: E402
 
 
 @pytest.fixture(scope="module")
