@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from ckmsim.baselines.base import Method
-from ckmsim.baselines.interpolation import INTERPOLATORS
+from ckmsim.baselines.interpolation import INTERPOLATORS, Interpolator
 from ckmsim.baselines.least_squares import LEAST_SQUARES
 from ckmsim.baselines.scattered import SCATTERED
 from ckmsim.maps.angles import angle_difference_deg
+from ckmsim.maps.ckm import GAIN_FLOOR_DB
 from ckmsim.maps.degrade import uniform_subsample
 
 from toy_ckms import FLOAT_LAYERS, assert_layer_close, _building, _map_truth, _plane, _random_truth
@@ -40,6 +41,9 @@ def test_exact_at_observed_cells(method, n, factor):
         # [..., n, n]
         measured = observation.values[name].values
         valid = np.isfinite(measured) & observed
+        if name == "path_gain_db" and issubclass(ALL_METHODS[method], Interpolator):
+            # an interpolator fills a measured absence from the path's neighbours (test_interpolation.py)
+            valid &= measured > GAIN_FLOOR_DB
         assert valid.any()
         assert_layer_close(name, predicted[name].values[valid], measured[valid])
 

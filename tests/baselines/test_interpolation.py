@@ -7,7 +7,7 @@ import pytest
 
 from ckmsim.baselines.interpolation import INTERPOLATORS, KNN, Bicubic, Bilinear
 from ckmsim.errors import CkmsimError
-from ckmsim.maps.ckm import validate_ckm
+from ckmsim.maps.ckm import GAIN_FLOOR_DB, validate_ckm
 from ckmsim.maps.degrade import uniform_subsample
 
 from toy_ckms import FLOAT_LAYERS, _map_truth, _plane, _random_truth
@@ -44,9 +44,26 @@ def test_output_is_a_valid_ckm_with_every_layer(method):
     assert predicted.attrs["task"] == "sr_x4"
     assert predicted.attrs["scene"] == "toy"
     assert predicted.attrs["grid"] == truth.attrs["grid"]
-    # Path layers: every cell gets a value, the floor gain of absent paths is interpolated like any value.
+    # Path layers: every cell gets a value; the floor code of an absent path is not a sample of the gain
     assert np.all(np.isfinite(predicted["path_gain_db"].values))
     assert np.all(np.isfinite(predicted["aoa_az_deg"].values))
+    assert np.all(predicted["path_gain_db"].values[1] > GAIN_FLOOR_DB)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_absent_path_codes_are_not_interpolated_as_gains(method):
+    n = 16
+    truth = _map_truth(_plane(n))
+    truth["path_gain_db"] = (("path", "y", "x"), _plane(n)[None])
+    observation = uniform_subsample(truth, 2)
+    reference = INTERPOLATORS[method]().predict(observation)["path_gain_db"].values[0]
+    observation.values["path_gain_db"].values[0, 4, 4] = GAIN_FLOOR_DB  # a measured cell without the path
+    predicted = INTERPOLATORS[method]().predict(observation)["path_gain_db"].values[0]
+    # the neighbours of the hole stay within a few dB of the plane; the code would pull them ~100 dB down
+    assert np.abs(predicted[3:6, 3:6] - reference[3:6, 3:6]).max() < 5.0
+    # a path that no sample has keeps the code everywhere
+    observation.values["path_gain_db"].values[...] = GAIN_FLOOR_DB
+    assert np.all(INTERPOLATORS[method]().predict(observation)["path_gain_db"].values == GAIN_FLOOR_DB)
 
 
 @pytest.mark.parametrize("method", METHODS)
