@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -343,11 +343,13 @@ def train_esrresnet_command(
     config: str = typer.Argument(..., help="Training TOML (see experiments/esrresnet/)."),
     dataset: Optional[str] = typer.Option(None, help="Dataset store (overrides the config's)."),
     out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+    only: Optional[List[str]] = typer.Option(None, help="Train only this run (repeatable; default: every run)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
     """Train E-SRResNet (primary- and secondary-path models) on a ckmsim dataset."""
     from ckmsim.models.esrresnet.train import train_esrresnet
 
-    train_esrresnet(config, dataset=dataset, out=out)
+    train_esrresnet(config, dataset=dataset, out=out, only=only or None, seed=seed)
 
 
 @train_app.command("crossap")

@@ -30,8 +30,8 @@ from ckmsim.maps.degrade import Observation
 
 #: Layers holding an angle on the circle (interpolated through cos/sin); all other float layers are linear.
 CIRCULAR_LAYERS = frozenset({"aoa_az_deg", "aod_az_deg"})
-#: Layers with a physical range that interpolants may overshoot, clipped after interpolation. A path gain
-#: below the absent-path code (a spline's undershoot next to a cell without the path) is no gain at all.
+#: Layers with a physical range that interpolants may overshoot, clipped after interpolation. A spline can
+#: undershoot between steep samples; a path gain below the absent-path code is no gain at all.
 BOUNDED_LAYERS = {"aoa_el_deg": (-90.0, 90.0), "aod_el_deg": (-90.0, 90.0), "path_gain_db": (GAIN_FLOOR_DB, np.inf)}
 
 # Lattice cells added on each side before cubic spline filtering. The odd reflection continues a plane
@@ -325,15 +325,13 @@ class CodedBicubic(Method):
         return None
 
     def predict(self, observation: Observation) -> xr.Dataset:
-        from ckmsim.maps.pixels import (CKMIMAGENET_ANGLE_RANGE_DEG, angle_deg_to_pixel, gain_db_to_pixel,
-                                        pixel_to_gain_db)
+        from ckmsim.maps.pixels import angle_deg_to_pixel, gain_db_to_pixel, pixel_to_angle_deg, pixel_to_gain_db
 
         reason = self.unsupported_reason(observation)
         if reason is not None:
             raise CkmsimError(reason)
         grid, building, factor = observation.grid, observation.building, observation.factor
         rows, cols = grid.downsampled_indices(factor)
-        low, high = CKMIMAGENET_ANGLE_RANGE_DEG
         gains, angles = [], []
         for path in range(observation.values.sizes["path"]):
             gain_pixel = gain_db_to_pixel(observation.values["path_gain_db"].values[path], building)
@@ -341,7 +339,8 @@ class CodedBicubic(Method):
             gain = lattice_spline(gain_pixel[np.ix_(rows, cols)], factor, grid.shape, order=3)
             angle = lattice_spline(angle_pixel[np.ix_(rows, cols)], factor, grid.shape, order=3)
             gains.append(np.where(building, GAIN_FLOOR_DB, pixel_to_gain_db(np.clip(gain, 0.0, 1.0))))
-            angles.append(np.where(building, np.nan, np.clip(low + angle * (high - low), -180.0, 180.0)))
+            # an open cell pulled to the building code reads as -180 deg, as the paper's decoded image does
+            angles.append(np.where(building, np.nan, pixel_to_angle_deg(angle, building_as_nan=False)))
         base = Bicubic().predict(observation)
         variables = {name: base[name].values for name in base.data_vars}
         variables.update(path_gain_db=np.stack(gains), aoa_az_deg=np.stack(angles))

@@ -180,18 +180,21 @@ def angle_pixel_is_building(pixel: np.ndarray,
 
 
 def pixel_to_angle_deg(pixel: np.ndarray,
-                       angle_range_deg: tuple[float, float] = CKMIMAGENET_ANGLE_RANGE_DEG) -> np.ndarray:
+                       angle_range_deg: tuple[float, float] = CKMIMAGENET_ANGLE_RANGE_DEG,
+                       building_as_nan: bool = True) -> np.ndarray:
     r"""Inverse of :func:`angle_deg_to_pixel`: :math:`\phi = -200 + 380 x` [deg], NaN on building-coded pixels.
 
     Decoded angles are clipped to [-180, 180] deg, since 8-bit quantisation can put an angle of -180 deg a
-    fraction of a degree below it.
+    fraction of a degree below it. With ``building_as_nan=False`` a building-coded pixel decodes like any other
+    (to -180 deg): how an image method's output reads at a cell known to be open.
 
     Input/output ``[...]``, float64.
     """
     low, high = _check_range(angle_range_deg, "angle_range_deg")
-    building = angle_pixel_is_building(pixel, angle_range_deg)
     angle = np.clip(low + np.asarray(pixel, dtype=np.float64) * (high - low), -180.0, 180.0)
-    return np.where(building, np.nan, angle)
+    if not building_as_nan:
+        return angle
+    return np.where(angle_pixel_is_building(pixel, angle_range_deg), np.nan, angle)
 
 
 # ----------------------------------------------------------------------------------------------------------

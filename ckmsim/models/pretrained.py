@@ -22,9 +22,11 @@ from ckmsim.errors import CkmsimError
 WEIGHTS_DIR = Path(__file__).parent / "esrresnet" / "weights"
 #: Shipped E-SRResNet configurations: name -> description.
 PRETRAINED = {
-    "esrresnet-cpu": "E-SRResNet, tiny CPU configuration (4 residual blocks of 32 channels, pooled 4-head "
-                     "attention, MSFF after blocks 1-3), x2 super-resolution of PGM/PAM of the two strongest "
-                     "paths at 28 GHz on 2 m cells, trained on two procedural cities (experiments/esrresnet/)",
+    "esrresnet-cpu": "E-SRResNet, tiny CPU configuration (4 residual blocks of 32 (primary path) or 48 "
+                     "(secondary) channels, pooled 4-head attention, MSFF after blocks 1-3), x2 "
+                     "super-resolution of PGM/PAM of the two strongest paths at 28 GHz on 2 m cells (x4 as a "
+                     "bicubic-then-network cascade), trained on eight procedural cities, validated on a ninth "
+                     "(experiments/esrresnet/)",
 }
 #: Default shipped E-SRResNet (used by ``ckmsim quickstart``).
 DEFAULT_ESRRESNET = "esrresnet-cpu"
@@ -49,19 +51,20 @@ def provenance(name: str = DEFAULT_ESRRESNET) -> dict:
 def pretrained_esrresnet(name: str = DEFAULT_ESRRESNET, label: str = "esrresnet"):
     """The shipped E-SRResNet pair as an (unfitted) :class:`~ckmsim.models.esrresnet.method.ESRResNetMethod`.
 
-    ``fit()`` loads the two networks (primary path 5 channels, secondary path 4 channels); the method solves
-    the x``factor`` uniform sub-sampling task it was trained for and reports every other task as unsupported.
+    ``fit()`` loads the two networks (primary and secondary path), each with the encoding it was trained with
+    (``provenance.json``: ``networks.<role>.encoder``) and the snap decoding chosen for it on the validation
+    city (``networks.<role>.snap``, :mod:`ckmsim.models.esrresnet.snap`); the method solves the x``factor`` uniform sub-sampling
+    task it was trained for (x2), a coarser lattice of a multiple of it (x4) as a bicubic-then-network cascade
+    (:func:`~ckmsim.models.esrresnet.method.cascade_observation`), and reports every other task as unsupported.
     """
     from ckmsim.models.esrresnet.method import ESRResNetMethod
 
     folder = pretrained_dir(name)
-    info = provenance(name)
-    networks = info["networks"]
+    networks = provenance(name)["networks"]
     files = {role: folder / networks[role]["file"] for role in ("primary", "secondary")}
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise CkmsimError(f"Pretrained network {name!r}: missing file(s) {missing} (a broken install?)")
-    return ESRResNetMethod(files["primary"], files["secondary"],
-                           primary_priors=tuple(networks["primary"]["priors"]),
-                           secondary_priors=tuple(networks["secondary"]["priors"]),
-                           factor=int(info["factor"]), label=label)
+    return ESRResNetMethod(files["primary"], files["secondary"], primary_encoder=networks["primary"]["encoder"],
+                           secondary_encoder=networks["secondary"]["encoder"], label=label,
+                           snaps=[networks[role].get("snap") for role in ("primary", "secondary")])

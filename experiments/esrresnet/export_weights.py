@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ckmsim.data.store import DatasetStore
+from ckmsim.models.esrresnet.method import input_shapes
 from ckmsim.models.esrresnet.network import ESRResNet, load_esrresnet
 from ckmsim.models.pretrained import WEIGHTS_DIR
 
@@ -38,7 +39,11 @@ def export_network(checkpoint: Path, target: Path) -> dict:
     clean.set_weights(trained.get_weights())
     clean.save(target)
     reloaded = load_esrresnet(target)
-    probe = np.random.default_rng(0).random((1, 16, 16, trained.input_shape[-1]), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    # a random 16 x 16 lattice, its 32 x 32 skip and guide: {name: [1, h, w, c]}
+    probe = {name: rng.random((1, 16 * (1 if name == "lowres_maps" else trained.scale), 16 * (
+        1 if name == "lowres_maps" else trained.scale), shape[-1]), dtype=np.float32)
+        for name, shape in zip(("lowres_maps", "skip_maps", "guide_maps"), input_shapes(trained))}
     difference = float(np.max(np.abs(np.asarray(reloaded(probe)) - np.asarray(trained(probe)))))
     if difference != 0.0:
         raise SystemExit(f"exported {target} differs from {checkpoint} by {difference}")
@@ -65,11 +70,13 @@ def main() -> None:
         run_dir = args.runs / run
         run_config = json.loads((run_dir / "train_config.json").read_text())["run"]
         summary = json.loads((run_dir / "summary.json").read_text())
-        factor = int(run_config.get("factor", 2))
+        encoder = run_config["encoder"]
+        factor = int(encoder["factor"])
         networks[role] = {**export_network(run_dir / args.model_file, target / f"{role}.keras"),
-                          "run": run, "path": int(run_config["path"]), "priors": list(run_config["priors"]),
-                          "los_source": run_config["los_source"], "augment": run_config["augment"],
-                          "epochs": summary["epochs"], "best_val_loss": summary["best_val_loss"],
+                          "run": run, "encoder": encoder, "loss": run_config["loss"],
+                          "augment": run_config["augment"], "epochs": summary["epochs"],
+                          "best_val_loss": summary["best_val_loss"],
+                          "untrained_val_loss": summary["untrained_val_loss"],
                           "train_samples_per_s_cpu": summary["samples_per_s"],
                           "num_train_pairs": summary["num_train_pairs"], "num_val_pairs": summary["num_val_pairs"]}
         print(f"{role}: {networks[role]['params']} parameters -> {target / networks[role]['file']}")
@@ -90,6 +97,10 @@ def main() -> None:
     }
     if args.study:
         study = json.loads(args.study.read_text())
+        # the snap decoding chosen on the validation city by the study (None: the networks' azimuths)
+        snaps = study.get("snap_tuning", {}).get("esrresnet", {}).get("snaps", [None, None])
+        for role, snap in zip(ROLES, snaps):
+            networks[role]["snap"] = snap
         info["held_out_scores"] = {k: study[k] for k in ("split", "num_samples", "table1", "improvement", "cosine",
                                                         "link") if k in study}
     (target / "provenance.json").write_text(json.dumps(info, indent=1))

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ckmsim.baselines.interpolation import KNN, Bicubic
+from ckmsim.baselines.interpolation import KNN, Bicubic, CodedBicubic
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.angles import angle_difference_deg
@@ -49,7 +49,7 @@ from ckmsim.maps.degrade import Degradation, Subsample
 from ckmsim.maps.scm import scm_from_paths
 from ckmsim.metrics.map_metrics import scm_cosine_similarity
 
-TABLE_METHODS = ("bicubic", "knn", "srresnet", "esrresnet", "esrresnet-raw")
+TABLE_METHODS = ("bicubic", "bicubic-coded", "knn", "srresnet", "esrresnet", "esrresnet-raw")
 ABLATION = (("PGM+PAM", "ablation-pgm-pam", "pgm_pam"), ("+ building", "ablation-building", "building"),
             ("+ building + LoS", "ablation-building-los", "building_los"),
             ("+ building + LoS + BS map (E-SRResNet)", "esrresnet-primary", "primary"))
@@ -82,33 +82,51 @@ def load_study_config(path: Path, overrides: dict) -> dict:
         config[key] = Path(overrides[key]) if overrides.get(key) else (path.parent / config[key]).resolve()
     if overrides.get("link_samples") is not None:
         config["link"]["num_samples"] = int(overrides["link_samples"])
+    if overrides.get("factor") is not None:
+        config["factor"] = int(overrides["factor"])
     return config
 
 
-def make_methods(config: dict) -> tuple[dict, dict]:
-    """``(table methods, ablation methods)``, name -> fitted Method; missing runs are reported and left out."""
-    from ckmsim.models.esrresnet.data import PRIOR_SETS
-    from ckmsim.models.esrresnet.method import ESRResNetMethod
+def make_methods(config: dict, store: DatasetStore) -> tuple[dict, dict, dict]:
+    """``(table methods, ablation methods, snap tuning)``, name -> fitted Method; missing runs are left out.
+
+    Each network is given the encoding it was trained with (its run's ``train_config.json``). The snap decoding
+    of each network pair (:mod:`ckmsim.models.esrresnet.snap`) is chosen on the validation city
+    (``tune_snaps``); ``<name>-plain`` is the same networks without it.
+    """
+    from ckmsim.models.esrresnet.method import ESRResNetMethod, tune_snaps
 
     runs, model_file = Path(config["runs"]), config["model_file"]
 
-    def network(label, primary, secondary=None, primary_priors="primary", keep_observed=True):
-        files = [runs / primary / model_file] + ([runs / secondary / model_file] if secondary else [])
-        missing = [str(f) for f in files if not f.is_file()]
+    def network(label, primary, secondary=None, keep_observed=True, snaps=None):
+        folders = [runs / primary] + ([runs / secondary] if secondary else [])
+        missing = [str(folder / model_file) for folder in folders if not (folder / model_file).is_file()]
         if missing:
             print(f"  {label}: no trained model at {missing}; left out")
             return None
-        return ESRResNetMethod(files[0], files[1] if secondary else None, primary_priors=PRIOR_SETS[primary_priors],
-                               factor=config["factor"], label=label, keep_observed=keep_observed).fit()
+        encoders = [json.loads((folder / "train_config.json").read_text())["run"]["encoder"] for folder in folders]
+        return ESRResNetMethod(folders[0] / model_file, folders[1] / model_file if secondary else None,
+                               primary_encoder=encoders[0], secondary_encoder=encoders[1] if secondary else None,
+                               label=label, keep_observed=keep_observed, snaps=snaps).fit()
 
-    table = {"bicubic": Bicubic(), "knn": KNN(k=config["knn_k"]),
-             "srresnet": network("srresnet", "srresnet-primary", "srresnet-secondary"),
-             "esrresnet": network("esrresnet", "esrresnet-primary", "esrresnet-secondary"),
-             # the paper's reading: the network's output at every cell, measured cells included
-             "esrresnet-raw": network("esrresnet-raw", "esrresnet-primary", "esrresnet-secondary",
-                                      keep_observed=False)}
-    ablation = {label: network(label, run, None, priors) for label, run, priors in ABLATION}
-    return ({k: v for k, v in table.items() if v is not None}, {k: v for k, v in ablation.items() if v is not None})
+    val = [store.ckm(int(i)) for i in store.indices("val")]
+    table = {"bicubic": Bicubic(), "bicubic-coded": CodedBicubic(), "knn": KNN(k=config["knn_k"])}
+    tuning = {}
+    for name in ("srresnet", "esrresnet"):
+        plain = network(f"{name}-plain", f"{name}-primary", f"{name}-secondary")
+        if plain is None:
+            continue
+        snaps, tables = tune_snaps(plain, val, int(config["factor"]), num_ant=int(config["num_bs_ant"]))
+        tuning[name] = {"snaps": [None if s is None else s.to_dict() for s in snaps], "validation": tables}
+        print(f"  {name}: snap decoding chosen on the validation city: {tuning[name]['snaps']}")
+        table[name] = network(name, f"{name}-primary", f"{name}-secondary", snaps=snaps)
+        table[f"{name}-plain"] = plain
+    # the paper's reading: the network's output at every cell, measured cells included
+    table["esrresnet-raw"] = network("esrresnet-raw", "esrresnet-primary", "esrresnet-secondary",
+                                     keep_observed=False)
+    ablation = {label: network(label, run) for label, run, _ in ABLATION}
+    return ({k: v for k, v in table.items() if v is not None},
+            {k: v for k, v in ablation.items() if v is not None}, tuning)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -316,6 +334,10 @@ def write_report(results: dict, path: Path) -> None:
              "|---|" + "---|" * len(results["table1"])]
     for key in ("PGM1", "PAM1", "PGM2", "PAM2"):
         lines.append(f"| {key} | " + " | ".join(f"{scores[key]:.3f}" for scores in results["table1"].values()) + " |")
+    for scene, table in results.get("table1_by_scene", {}).items():
+        lines += ["", f"Held-out scene `{scene}`:", "", "| | " + " | ".join(table) + " |", "|---|" + "---|" * len(table)]
+        for key in ("PGM1", "PAM1", "PGM2", "PAM2"):
+            lines.append(f"| {key} | " + " | ".join(f"{scores[key]:.3f}" for scores in table.values()) + " |")
     for reference in ("bicubic", "knn"):
         if reference in results["table1"]:
             lines += ["", f"Improvement over {reference} (positive = lower RMSE):", ""]
@@ -356,10 +378,12 @@ def run(config: dict) -> dict:
     indices = store.indices(config["split"])
     if not len(indices):
         raise CkmsimError(f"Dataset '{store.path}' has no sample in split {config['split']!r}")
-    methods, ablation_methods = make_methods(config)
+    methods, ablation_methods, tuning = make_methods(config, store)
     array = AntennaArray(num_cols=int(config["num_bs_ant"]))
     degradation = Degradation([Subsample(int(config["factor"]))])
     errors = {name: PathErrors() for name in methods}
+    # Table I of each held-out scene too: {scene: {method: PathErrors}}
+    scene_errors: dict[str, dict] = {}
     ablation_errors = {name: PathErrors() for name in ablation_methods}
     cosines = {name: [] for name in methods}
     figure_index = int(indices[min(int(config["figure_sample"]), len(indices) - 1)])
@@ -370,6 +394,8 @@ def run(config: dict) -> dict:
         for name, method in methods.items():
             predictions[name] = method.predict(observation)
             errors[name].add(predictions[name], truth)
+            scene = Path(store.records[int(index)]["scene"]).parent.name
+            scene_errors.setdefault(scene, {}).setdefault(name, PathErrors()).add(predictions[name], truth)
             similarity = cosine_map(predictions[name], truth, array)
             cosines[name].append(similarity[np.isfinite(similarity)])
             if index == figure_index:
@@ -382,6 +408,8 @@ def run(config: dict) -> dict:
     figure_cosine(cosines.pop("_maps"), config["cosine_threshold"], out / "fig_cosine_map.png")
 
     table1 = {name: e.rmse() for name, e in errors.items()}
+    table1_by_scene = {scene: {name: e.rmse() for name, e in per_method.items()}
+                       for scene, per_method in scene_errors.items()}
     improvement = {reference: {name: {k: 100.0 * (1.0 - v / table1[reference][k]) for k, v in scores.items()}
                                for name, scores in table1.items() if name != reference}
                    for reference in ("bicubic", "knn") if reference in table1}
@@ -393,8 +421,9 @@ def run(config: dict) -> dict:
               for name, v in cosines.items()}
     results = {"dataset": str(config["dataset"]), "split": config["split"], "num_samples": int(len(indices)),
                "factor": config["factor"], "num_bs_ant": config["num_bs_ant"],
-               "cosine_threshold": config["cosine_threshold"], "table1": table1, "improvement": improvement,
-               "ablation": ablation, "cosine": cosine, "runs": str(config["runs"])}
+               "cosine_threshold": config["cosine_threshold"], "table1": table1,
+               "table1_by_scene": table1_by_scene, "improvement": improvement,
+               "ablation": ablation, "cosine": cosine, "snap_tuning": tuning, "runs": str(config["runs"])}
     num_link = int(config["link"]["num_samples"])
     if num_link > 0:
         # one sample per held-out tile first, so that the link study sees different streets
@@ -416,9 +445,11 @@ def main(argv=None) -> None:
     parser.add_argument("--runs")
     parser.add_argument("--out")
     parser.add_argument("--link-samples", type=int, default=None)
+    parser.add_argument("--factor", type=int, default=None,
+                        help="sub-sampling step (the x2 networks run a x4 task as a bicubic cascade)")
     args = parser.parse_args(argv)
     config = load_study_config(args.config, {"dataset": args.dataset, "runs": args.runs, "out": args.out,
-                                             "link_samples": args.link_samples})
+                                             "link_samples": args.link_samples, "factor": args.factor})
     results = run(config)
     print((Path(config["out"]) / "table1.md").read_text())
     print(f"wrote {config['out']} in {results['wall_s']:.0f} s")

@@ -5,10 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ckmsim.baselines.interpolation import INTERPOLATORS, KNN, Bicubic, Bilinear
+from scipy.interpolate import make_interp_spline
+
+from ckmsim.baselines.interpolation import INTERPOLATORS, KNN, Bicubic, Bilinear, CodedBicubic
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, validate_ckm
 from ckmsim.maps.degrade import uniform_subsample
+from ckmsim.maps.pixels import CKMIMAGENET_ANGLE_RANGE_DEG, CKMIMAGENET_GAIN_RANGE_DB
 
 from toy_ckms import FLOAT_LAYERS, _map_truth, _plane, _random_truth
 
@@ -110,3 +113,68 @@ def test_predict_has_no_side_effects():
     before = observation.values.copy(deep=True)
     Bicubic().predict(observation)
     assert observation.values.identical(before)
+
+
+# ------------------------------------------------------------------------------------------- CodedBicubic
+def _path_truth(n, building=None):
+    """One path whose gain [dB] and azimuth [deg] are planes (no wrap): linear in the CKMImageNet pixels too."""
+    building = np.zeros((n, n), dtype=bool) if building is None else building
+    rows, cols = np.indices((n, n))
+    truth = _map_truth(_plane(n), building)
+    path_gain = np.where(building, GAIN_FLOOR_DB, _plane(n))
+    az = np.where(building, np.nan, 2.0 * cols - 1.5 * rows + 10.0)
+    truth["path_gain_db"] = (("path", "y", "x"), path_gain[None])
+    truth["aoa_az_deg"] = (("path", "y", "x"), az[None])
+    return truth
+
+
+def _cardinal_cubic_at_half():
+    """h(1/2) of the interpolating cubic spline through a unit impulse, by a 1-D spline far from its ends."""
+    knots = np.arange(-40, 41, dtype=np.float64)
+    return float(make_interp_spline(knots, (knots == 0).astype(np.float64), k=3)(0.5))
+
+
+def test_coded_bicubic_reproduces_planes_inside_the_lattice():
+    n, factor = 17, 2
+    truth = _path_truth(n)
+    predicted = CodedBicubic().predict(uniform_subsample(truth, factor))
+    np.testing.assert_allclose(predicted["path_gain_db"].values[0], truth["path_gain_db"].values[0], atol=1e-6)
+    np.testing.assert_allclose(predicted["aoa_az_deg"].values[0], truth["aoa_az_deg"].values[0], atol=1e-6)
+    assert predicted.attrs["method"] == "bicubic-coded"
+
+
+def test_coded_bicubic_pulls_open_neighbours_of_a_building_sample_toward_its_code():
+    # the paper's bicubic interpolates the building code (pixel 0) like any pixel: the open cell half a lattice
+    # step away moves by h(1/2) of the code's jump, h the cardinal cubic spline's impulse response
+    n, factor, row, col = 33, 2, 16, 16
+    building = np.zeros((n, n), dtype=bool)
+    building[row, col] = True
+    truth = _path_truth(n, building)
+    observation = uniform_subsample(truth, factor)
+    coded = CodedBicubic().predict(observation)
+    half = _cardinal_cubic_at_half()
+    gain_low, gain_high = CKMIMAGENET_GAIN_RANGE_DB
+    plane_pixel = (_plane(n)[row, col] - gain_low) / (gain_high - gain_low)
+    expected_gain = _plane(n)[row, col + 1] - half * plane_pixel * (gain_high - gain_low)
+    assert coded["path_gain_db"].values[0, row, col + 1] == pytest.approx(expected_gain, abs=0.05)
+    assert coded["path_gain_db"].values[0, row + 1, col + 1] == pytest.approx(
+        _plane(n)[row + 1, col + 1] - half ** 2 * plane_pixel * (gain_high - gain_low), abs=0.05)
+    angle_low, angle_high = CKMIMAGENET_ANGLE_RANGE_DEG
+    az = truth["aoa_az_deg"].values[0]
+    az_pixel = (10.0 + 2.0 * col - 1.5 * row - angle_low) / (angle_high - angle_low)
+    assert coded["aoa_az_deg"].values[0, row, col + 1] == pytest.approx(
+        az[row, col + 1] - half * az_pixel * (angle_high - angle_low), abs=0.05)
+    # ckmsim's Bicubic does not interpolate the code: it stays on the plane there
+    ours = Bicubic().predict(observation)
+    assert abs(ours["path_gain_db"].values[0, row, col + 1] - _plane(n)[row, col + 1]) < 1.0
+    assert np.isnan(coded["aoa_az_deg"].values[0, row, col])
+    assert coded["path_gain_db"].values[0, row, col] == GAIN_FLOOR_DB
+
+
+def test_coded_bicubic_needs_a_lattice_and_both_path_layers():
+    truth = _path_truth(9)
+    observation = uniform_subsample(truth, 2)
+    with pytest.raises(CkmsimError, match="factor=None"):
+        CodedBicubic().predict(replace(observation, factor=None))
+    with pytest.raises(CkmsimError, match="aoa_az_deg"):
+        CodedBicubic().predict(replace(observation, values=observation.values.drop_vars("aoa_az_deg")))

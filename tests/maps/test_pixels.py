@@ -76,6 +76,9 @@ def test_angle_inverse_marks_building_code_as_nan():
     np.testing.assert_allclose(angle[1:4], [-180.0, 0.0, 180.0], atol=1e-9)
     assert np.isnan(angle[0]) and np.isnan(angle[4])
     np.testing.assert_array_equal(angle_pixel_is_building(pixel), [True, False, False, False, True])
+    # an image method's output at a cell known to be open decodes like any pixel: the code reads as -180 deg
+    np.testing.assert_allclose(pixel_to_angle_deg(pixel, building_as_nan=False), [-180.0, -180.0, 0.0, 180.0, -180.0],
+                               atol=1e-9)
 
 
 def test_angle_round_trip_through_8_bits_keeps_buildings_apart(rng):

@@ -1,27 +1,40 @@
-r"""E-SRResNet's tensors: low-resolution inputs from an observation, full-resolution targets, decoding.
+r"""E-SRResNet's tensors: what the network is given, what it predicts, and how its output becomes a CKM.
 
-The network of :mod:`ckmsim.models.esrresnet.network` maps the uniformly sub-sampled maps of one path (eq. (7),
-the lattice ``(i m, j m)`` of a :class:`~ckmsim.maps.degrade.Subsample` step) to the full maps:
+The network of :mod:`ckmsim.models.esrresnet.network` completes one path's path gain map (PGM) and path
+azimuth map (PAM) from the uniformly sub-sampled lattice (eq. (7), the cells ``(i m, j m)`` of a
+:class:`~ckmsim.maps.degrade.Subsample` step). ckmsim's encoding departs from the paper's CKMImageNet pixel
+images in four ways, each measured on a held-out city (``experiments/esrresnet/RESULTS.md``):
 
-- input ``x``: ``[ceil(num_y / m), ceil(num_x / m), 2 + len(priors)]`` float32, channels
-  ``[PGM_l, PAM_l, *priors]`` read at the lattice cells, in CKMImageNet pixels (gain -250..-50 dB and angle
-  -200..180 deg onto [0, 1], :mod:`ckmsim.maps.pixels`); unobserved lattice cells (buildings) are 0;
-- target ``y``: ``[num_y, num_x, 2]`` float32, the true PGM_l and PAM_l pixels on the full grid.
+1. **The network corrects ckmsim's bicubic interpolation** (:class:`~ckmsim.baselines.Bicubic`: cubic
+   B-spline, azimuths on the unit circle, lattice gaps filled from the nearest sample). Its prediction is the
+   *skip*, added to the network's output whose last convolution starts at zero: the untrained network is
+   bicubic interpolation exactly, and the training only has to learn where bicubic is wrong. (The paper's
+   network regresses pixel codes in which a building or a missing path is pixel 0, -250 dB / -200 deg.)
+2. **Azimuths on the unit circle.** The network predicts ``(cos az, sin az)`` and the angle is
+   ``atan2``; the loss is the squared chord between unit vectors, ``2 (1 - cos(az_hat - az))``. Linear pixel
+   coding puts -179 deg and 179 deg at opposite ends of the range.
+3. **Gains normalised over the range of real gains**, ``(g - GAIN_OFFSET_DB) / GAIN_SCALE_DB``, and **path
+   existence as its own output**, a logit with a cross-entropy term (:class:`PathSRLoss`), so that the
+   absent-path code no longer dominates a squared error.
+4. **What is known at every cell is given at every cell** (the *guide*, full resolution): the open-cell
+   map, the free-space gain and the direction of propagation from the BS to the cell centre (3-D, from the
+   BS position and the local ground, both priors of every method), and the skip itself. A LoS path arrives
+   along the BS direction with the free-space gain, which an interpolator of the lattice cannot know.
+
+Tensors of one pair (``H, W`` the full grid padded up to ``factor * ceil(H / factor)``):
+
+- ``lowres`` ``[ceil(H / m), ceil(W / m), 4 + len(priors)]``: normalised gain (0 where no path), path exists
+  (1 / 0), ``cos az``, ``sin az`` (0 where no path), then the paper's priors (:data:`PRIOR_SETS`: Friis LoS
+  map, binary building map, BS Gaussian), read at the lattice cells; unobserved lattice cells (buildings) 0;
+- ``skip`` ``[H, W, 4]``: the bicubic prediction as ``[gain, cos az, sin az, exists logit]``
+  (:data:`OUTPUT_CHANNELS`), the logit ``+EXISTS_LOGIT`` where bicubic's gain is above the absent-path code;
+- ``guide`` ``[H, W, 8]``: :data:`GUIDE_CHANNELS`;
+- target ``[H, W, 6]``: the true ``[gain, cos az, sin az, exists]`` and the loss weights of
+  :data:`TARGET_CHANNELS` (the open cells where the true path exists, for gain and angle; every open cell,
+  for existence).
 
 The input is built from the :class:`~ckmsim.maps.degrade.Observation` alone -- the same function at training
-and at prediction time, so the network never sees at training what a deployed method could not compute:
-
-- ``building``: the binary building map (1 open, 0 building), a prior every method may use;
-- ``bs_gaussian``: the BS map, a Gaussian of variance :math:`\sigma^2 = 5` cells\ :sup:`2` around the BS
-  cell (from the observation's ``bs_position_m``), computed on the full grid and then sub-sampled, which is
-  what the paper's Gaussian encoding is for ("prevent the loss of BS location information during
-  down-sampling");
-- ``los``: the LoS map of Sec. IV-A, from the paper's Friis test on the *observed* primary-path gain: a
-  lattice cell is LoS when its PGM_1 lies within ``los_tolerance_db`` of the free-space gain
-  :math:`20\log_{10}(\lambda / 4\pi d)` at its 3-D distance ``d`` to the BS. (The ray-traced ``los`` layer of
-  the truth is available with ``los_source="truth"`` for comparison; a Method cannot use it.)
-
-The paper's channel order is kept: PGM, PAM, LoS, building, BS map (:data:`PRIOR_SETS`).
+and at prediction time, so the network never sees at training what a deployed method could not compute.
 
 Training data augmentation (:func:`dihedral_ckm`): the eight symmetries of the square grid applied to the
 *truth* before it is degraded. A mirror image of a scene is a physically valid scene (reflection symmetry of
@@ -32,28 +45,25 @@ the propagation), so gains are unchanged and azimuths transform exactly: mirrori
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import xarray as xr
 
+from ckmsim.baselines.interpolation import Bicubic
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.angles import wrap_deg
 from ckmsim.maps.ckm import GAIN_FLOOR_DB, grid_of, make_ckm
 from ckmsim.maps.degrade import Degradation, Observation, Subsample
 from ckmsim.maps.grid import Grid
-from ckmsim.maps.pixels import (CKMIMAGENET_ANGLE_RANGE_DEG, angle_deg_to_pixel, gain_db_to_pixel,
-                                pixel_to_angle_deg, pixel_to_gain_db)
 from ckmsim.maps.priors import BS_GAUSSIAN_VARIANCE_CELLS2, bs_gaussian_map, building_map, cell_of_position, los_map
 
-#: Cells the training loss may count (:attr:`LowResPathEncoder.loss_cells`).
-LOSS_CELLS = ("all", "path")
 #: Speed of light [m/s].
 SPEED_OF_LIGHT_M_S = 299_792_458.0
-#: Priors a :class:`LowResPathEncoder` may append, in the paper's channel order.
+#: Priors an encoder may append to the lattice channels, in the paper's channel order.
 PRIORS = ("los", "building", "bs_gaussian")
-#: Input variants of the paper: the primary path (5 channels), the secondary (4, no LoS), and the input
-#: ablation of Fig. 7 on the primary path (2 channels; + building; + building + LoS).
+#: Input variants of the paper: the primary path (LoS, building, BS map), the secondary (no LoS), and the
+#: input ablation of Fig. 7 on the primary path (no prior; + building; + building + LoS).
 PRIOR_SETS: dict[str, tuple[str, ...]] = {
     "primary": ("los", "building", "bs_gaussian"),
     "secondary": ("building", "bs_gaussian"),
@@ -64,9 +74,29 @@ PRIOR_SETS: dict[str, tuple[str, ...]] = {
 #: Default tolerance of the Friis LoS test [dB]: a ray-traced LoS path matches free space to rounding; the
 #: ground reflection that may add to it in the same cell is a separate path.
 LOS_TOLERANCE_DB = 1.0
-#: Lowest angle pixel of a real angle (-180 deg); the interval below codes buildings (Sec. IV-A).
-_MIN_ANGLE_PIXEL = (-180.0 - CKMIMAGENET_ANGLE_RANGE_DEG[0]) / (CKMIMAGENET_ANGLE_RANGE_DEG[1]
-                                                                - CKMIMAGENET_ANGLE_RANGE_DEG[0])
+#: Gain normalisation ``(g - offset) / scale``: real path gains of a 128 m tile at 28 GHz lie in about
+#: -180..-80 dB (measured on the procedural cities), i.e. -2..+1.3.
+GAIN_OFFSET_DB = -120.0
+GAIN_SCALE_DB = 30.0
+#: |Logit| of the skip's path-exists channel: a probability of 0.99966 that the network must overturn (beyond
+#: :data:`ABSENT_LOGIT`, so that the untrained network decodes bicubic's absent cells as absent).
+EXISTS_LOGIT = 8.0
+#: Exists logit below which a decoded cell has no path: ``log(C_present / C_absent)``, the Bayes threshold
+#: between two mistakes that cost differently. A wrong "absent" on a cell that has the path puts the
+#: absent-path code (-250 dB) against a real gain (about -120 dB), ~(130 dB)^2; a wrong "present" gives a
+#: weak path that the truth lacks, costed as one typical gain error, (7 dB)^2 (bicubic's RMSE on the
+#: held-out cities). Measured on the validation city: deciding at logit 0 instead made PGM1 12 % worse than
+#: bicubic, when the network's gains themselves were 2 % better.
+ABSENT_LOGIT = float(np.log(7.0**2 / 130.0**2))
+#: Channels of the network's output and of the skip (added to it).
+OUTPUT_CHANNELS = ("gain", "cos_az", "sin_az", "exists_logit")
+#: Channels of the training target: the true values, then the two per-cell loss weights.
+TARGET_CHANNELS = ("gain", "cos_az", "sin_az", "exists", "weight_path", "weight_open")
+#: Full-resolution guide channels.
+GUIDE_CHANNELS = ("open", "free_space_gain", "cos_bs_az", "sin_bs_az", "skip_gain", "skip_cos_az", "skip_sin_az",
+                  "skip_exists")
+#: Lattice channels before the priors.
+LATTICE_CHANNELS = ("gain", "exists", "cos_az", "sin_az")
 
 
 def free_space_gain_db(distance_m: np.ndarray, frequency_hz: float) -> np.ndarray:
@@ -78,8 +108,16 @@ def free_space_gain_db(distance_m: np.ndarray, frequency_hz: float) -> np.ndarra
     return 20.0 * np.log10(wavelength_m / (4.0 * np.pi * np.asarray(distance_m, dtype=np.float64)))
 
 
+def _bs_vector_m(grid: Grid, bs_position_m, ground_m=None) -> np.ndarray:
+    """``[num_y, num_x, 3]``: from the BS to every cell centre at UE height above the local ground [m]."""
+    bs = np.asarray(bs_position_m, dtype=np.float64).ravel()
+    if bs.size != 3 or not np.all(np.isfinite(bs)):
+        raise CkmsimError(f"The encoder needs the BS position (x, y, z) [m]. Received: bs_position_m={bs_position_m!r}")
+    return grid.cell_centers_m(ground_m) - bs
+
+
 def friis_los_map(path_gain_db: np.ndarray, grid: Grid, bs_position_m, frequency_hz: float,
-                  tolerance_db: float = LOS_TOLERANCE_DB) -> np.ndarray:
+                  tolerance_db: float = LOS_TOLERANCE_DB, ground_m: np.ndarray | None = None) -> np.ndarray:
     """The paper's LoS test (Sec. IV-A): the strongest path's gain equals the free-space gain at the cell.
 
     Input
@@ -91,24 +129,39 @@ def friis_los_map(path_gain_db: np.ndarray, grid: Grid, bs_position_m, frequency
     frequency_hz : float
     tolerance_db : float
         Largest ``|gain - free space|`` still called LoS [dB].
+    ground_m : [num_y, num_x], float, optional
+        Local ground [m]: the UE stands at ``ground_m + grid.height_m`` (default 0).
 
     Output
     ------
     los : [num_y, num_x], bool
     """
-    bs = np.asarray(bs_position_m, dtype=np.float64).ravel()
-    if bs.size != 3 or not np.all(np.isfinite(bs)):
-        raise CkmsimError(f"The LoS test needs the BS position (x, y, z) [m]. Received: bs_position_m={bs_position_m!r}")
     # [num_y, num_x]: 3-D distance from each cell centre (at the UE height) to the BS
-    distance_m = np.linalg.norm(grid.cell_centers_m() - bs, axis=-1)
+    distance_m = np.linalg.norm(_bs_vector_m(grid, bs_position_m, ground_m), axis=-1)
     expected_db = free_space_gain_db(np.maximum(distance_m, 1e-3), frequency_hz)
     with np.errstate(invalid="ignore"):
         return np.abs(np.asarray(path_gain_db, dtype=np.float64) - expected_db) <= tolerance_db
 
 
+def gain_db_to_unit(gain_db: np.ndarray) -> np.ndarray:
+    """Gain [dB] -> the network's unit ``(g - GAIN_OFFSET_DB) / GAIN_SCALE_DB`` (float64, NaN kept)."""
+    return (np.asarray(gain_db, dtype=np.float64) - GAIN_OFFSET_DB) / GAIN_SCALE_DB
+
+
+def unit_to_gain_db(unit: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`gain_db_to_unit` [dB]."""
+    return np.asarray(unit, dtype=np.float64) * GAIN_SCALE_DB + GAIN_OFFSET_DB
+
+
+def _pad_to(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Edge-pad ``[num_y, num_x, ...]`` at the bottom and right to ``shape`` (the up-sampled lattice)."""
+    extra = [(0, shape[0] - array.shape[0]), (0, shape[1] - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, extra, mode="edge")
+
+
 @dataclass(frozen=True)
-class LowResPathEncoder:
-    """Encoder of one path's x``factor`` super-resolution pair (see the module docstring).
+class PathSREncoder:
+    """Encoder of one path's x``factor`` super-resolution (see the module docstring).
 
     Parameters
     ----------
@@ -123,14 +176,10 @@ class LowResPathEncoder:
     los_source : "friis" | "truth"
         Where the LoS prior comes from (``truth`` needs the truth CKM, so only for training and studies).
     los_tolerance_db : float
-    loss_cells : "all" | "path"
-        Cells the training loss counts (:meth:`loss_weights`): ``"all"`` every cell of the image (the paper's
-        pixel MSE), ``"path"`` the open cells where the true path exists -- the cells the study scores. With
-        ``"all"`` a small network spends its capacity on the building code and on the absent-path code of
-        deep-shadow cells (pixel 0, i.e. -250 dB, against about 0.75 for a real path), and hedges between
-        the two in the cells that matter (``experiments/esrresnet/RESULTS.md``).
 
-    Call ``encoder(observation, truth)`` for a training pair, ``encoder.inputs(observation)`` at prediction.
+    ``encoder(observation, truth)`` gives a training pair, ``encoder.inputs(observation)`` the inputs at
+    prediction, ``encoder.decode(output, observation)`` the maps. :meth:`to_dict` is what a trained network's
+    provenance stores, so that the Method rebuilds the encoder the network was trained with.
     """
 
     path: int = 0
@@ -139,7 +188,6 @@ class LowResPathEncoder:
     variance_cells2: float = BS_GAUSSIAN_VARIANCE_CELLS2
     los_source: str = "friis"
     los_tolerance_db: float = LOS_TOLERANCE_DB
-    loss_cells: str = "all"
 
     def __post_init__(self):
         object.__setattr__(self, "priors", tuple(self.priors))
@@ -148,25 +196,52 @@ class LowResPathEncoder:
         ordered = tuple(p for p in PRIORS if p in self.priors)
         if set(self.priors) - set(PRIORS) or ordered != self.priors:
             raise CkmsimError(f"priors must be a subset of {PRIORS} in that order. Received: priors={self.priors!r}")
-        if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
-            raise CkmsimError(f"factor must be an integer >= 1. Received: factor={self.factor!r}")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 2 \
+                or self.factor & (self.factor - 1):
+            raise CkmsimError(f"factor must be a power of 2 (>= 2), the network's up-sampling. "
+                              f"Received: factor={self.factor!r}")
         if self.los_source not in ("friis", "truth"):
             raise CkmsimError(f"los_source must be 'friis' or 'truth'. Received: los_source={self.los_source!r}")
-        if self.loss_cells not in LOSS_CELLS:
-            raise CkmsimError(f"loss_cells must be one of {LOSS_CELLS}. Received: loss_cells={self.loss_cells!r}")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["priors"] = list(self.priors)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "PathSREncoder":
+        known = {"path", "priors", "factor", "variance_cells2", "los_source", "los_tolerance_db"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CkmsimError(f"Unknown E-SRResNet encoder setting(s) {unknown}; expected {sorted(known)}")
+        return cls(**{**values, "priors": tuple(values.get("priors", PRIOR_SETS["primary"]))})
 
     @property
     def num_input_channels(self) -> int:
-        return 2 + len(self.priors)
+        return len(LATTICE_CHANNELS) + len(self.priors)
 
     @property
-    def num_target_channels(self) -> int:
-        return 2
+    def num_output_channels(self) -> int:
+        return len(OUTPUT_CHANNELS)
+
+    @property
+    def num_guide_channels(self) -> int:
+        return len(GUIDE_CHANNELS)
+
+    def model_arguments(self) -> dict:
+        """The :class:`~ckmsim.models.esrresnet.network.ESRResNet` arguments this encoding fixes."""
+        return {"num_input_channels": self.num_input_channels, "num_output_channels": self.num_output_channels,
+                "skip_channels": self.num_output_channels, "guide_channels": self.num_guide_channels,
+                "scale": self.factor}
 
     def lowres_shape(self, grid: Grid) -> tuple[int, int]:
         """``(ceil(num_y / factor), ceil(num_x / factor))``: the lattice the network sees."""
         rows, cols = grid.downsampled_indices(self.factor)
         return len(rows), len(cols)
+
+    def _fullres_shape(self, grid: Grid) -> tuple[int, int]:
+        rows, cols = self.lowres_shape(grid)
+        return rows * self.factor, cols * self.factor
 
     def unsupported_reason(self, observation: Observation) -> str | None:
         """Why ``observation`` cannot be encoded (wrong task, missing layers or attrs), or None."""
@@ -178,35 +253,42 @@ class LowResPathEncoder:
                 return f"the observation lacks '{name}' (E-SRResNet completes PGM and PAM)"
         if observation.values.sizes.get("path", 0) <= self.path:
             return f"the observation has {observation.values.sizes.get('path', 0)} path layer(s); path {self.path} is needed"
-        needs = {"bs_position_m"} if "bs_gaussian" in self.priors or "los" in self.priors else set()
-        if "los" in self.priors and self.los_source == "friis":
-            needs.add("frequency_hz")
-        missing = sorted(needs - set(observation.attrs))
+        missing = sorted({"bs_position_m", "frequency_hz"} - set(observation.attrs))
         if missing:
-            return f"the observation's attrs lack {missing}, needed for the priors {list(self.priors)}"
+            return f"the observation's attrs lack {missing} (the BS map, the free-space gain and the BS direction)"
         return None
 
-    def inputs(self, observation: Observation, truth: xr.Dataset | None = None) -> np.ndarray:
-        """The network input ``[ceil(num_y / m), ceil(num_x / m), num_input_channels]``, float32.
-
-        ``truth`` is used only with ``los_source="truth"``.
-        """
+    def _check(self, observation: Observation) -> None:
         reason = self.unsupported_reason(observation)
         if reason is not None:
-            raise CkmsimError(f"LowResPathEncoder cannot encode this observation: {reason}")
-        grid, building, seen = observation.grid, observation.building, observation.observed
-        values = observation.values
-        gain_db = np.where(seen, values["path_gain_db"].values[self.path], np.nan)
-        az_deg = np.where(seen, values["aoa_az_deg"].values[self.path], np.nan)
-        # Unobserved cells are 0 in both channels, as in ckmsim.data.pipeline.PathEncoder.
-        channels = [np.where(seen, gain_db_to_pixel(gain_db, building), 0.0),
-                    np.where(seen, angle_deg_to_pixel(az_deg, building), 0.0)]
-        for name in self.priors:
-            channels.append(self._prior(name, observation, truth))
-        rows, cols = grid.downsampled_indices(self.factor)
+            raise CkmsimError(f"PathSREncoder cannot encode this observation: {reason}")
+
+    def inputs(self, observation: Observation, truth: xr.Dataset | None = None,
+               bicubic: xr.Dataset | None = None) -> dict[str, np.ndarray]:
+        """The network inputs ``{"lowres_maps", "skip_maps", "guide_maps"}`` (shapes in the module docstring), float32.
+
+        ``truth`` is used only with ``los_source="truth"``; ``bicubic`` is ``Bicubic().predict(observation)``
+        when the caller has it already (one per observation serves both paths).
+        """
+        self._check(observation)
+        if bicubic is None:
+            bicubic = Bicubic().predict(observation)
+        return {"lowres_maps": self._lowres(observation, truth), "skip_maps": self._skip(observation, bicubic),
+                "guide_maps": self._guide(observation, bicubic)}
+
+    def _lowres(self, observation: Observation, truth: xr.Dataset | None) -> np.ndarray:
+        seen, values = observation.observed, observation.values
+        gain_db = values["path_gain_db"].values[self.path]
+        az_rad = np.radians(values["aoa_az_deg"].values[self.path])
+        exists = seen & np.isfinite(gain_db) & (gain_db > GAIN_FLOOR_DB) & np.isfinite(az_rad)
+        # Cells without a path (or unobserved) are 0 in the value channels; the exists channel says which.
+        channels = [np.where(exists, gain_db_to_unit(np.where(exists, gain_db, 0.0)), 0.0), exists.astype(np.float64),
+                    np.where(exists, np.cos(np.where(exists, az_rad, 0.0)), 0.0),
+                    np.where(exists, np.sin(np.where(exists, az_rad, 0.0)), 0.0)]
+        channels += [self._prior(name, observation, truth) for name in self.priors]
+        rows, cols = observation.grid.downsampled_indices(self.factor)
         # [num_y, num_x, c] -> lattice [rows, cols, c]
-        full = np.stack(channels, axis=-1)
-        return full[np.ix_(rows, cols)].astype(np.float32)
+        return np.stack(channels, axis=-1)[np.ix_(rows, cols)].astype(np.float32)
 
     def _prior(self, name: str, observation: Observation, truth: xr.Dataset | None) -> np.ndarray:
         """One prior channel ``[num_y, num_x]`` on the full grid."""
@@ -221,56 +303,98 @@ class LowResPathEncoder:
                 raise CkmsimError("los_source='truth' needs the truth CKM. Received: truth=None")
             return los_map(truth)
         primary_db = np.where(observation.observed, observation.values["path_gain_db"].values[0], np.nan)
-        los = friis_los_map(primary_db, grid, attrs["bs_position_m"], attrs["frequency_hz"], self.los_tolerance_db)
+        los = friis_los_map(primary_db, grid, attrs["bs_position_m"], attrs["frequency_hz"], self.los_tolerance_db,
+                            observation.ground_m)
         return (los & ~observation.building).astype(np.float32)
 
+    def skip_channels(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
+        """Bicubic's path maps as ``[num_y, num_x, 4]`` :data:`OUTPUT_CHANNELS`, float64 (not padded)."""
+        gain_db = bicubic["path_gain_db"].values[self.path]
+        az_rad = np.radians(bicubic["aoa_az_deg"].values[self.path])
+        # A cell with no angle anywhere to interpolate from keeps (0, 0): decoded as no angle.
+        cos, sin = np.nan_to_num(np.cos(az_rad)), np.nan_to_num(np.sin(az_rad))
+        exists = np.where(np.nan_to_num(gain_db, nan=GAIN_FLOOR_DB) > GAIN_FLOOR_DB, EXISTS_LOGIT, -EXISTS_LOGIT)
+        gain = gain_db_to_unit(np.nan_to_num(gain_db, nan=GAIN_FLOOR_DB))
+        return np.stack([gain, cos, sin, exists], axis=-1)
+
+    def _skip(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
+        return _pad_to(self.skip_channels(observation, bicubic), self._fullres_shape(observation.grid)).astype(np.float32)
+
+    def _guide(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
+        grid, attrs = observation.grid, observation.attrs
+        # [num_y, num_x, 3]: propagation direction of a LoS ray, BS -> cell centre at UE height
+        vector_m = _bs_vector_m(grid, attrs["bs_position_m"], observation.ground_m)
+        distance_m = np.maximum(np.linalg.norm(vector_m, axis=-1), 1e-3)
+        bs_az_rad = np.arctan2(vector_m[..., 1], vector_m[..., 0])
+        skip = self.skip_channels(observation, bicubic)
+        channels = [(~observation.building).astype(np.float64),
+                    gain_db_to_unit(free_space_gain_db(distance_m, attrs["frequency_hz"])),
+                    np.cos(bs_az_rad), np.sin(bs_az_rad),
+                    # the skip's gain clipped to the range of real gains: the absent-path code is an outlier
+                    np.clip(skip[..., 0], gain_db_to_unit(-200.0), gain_db_to_unit(-40.0)),
+                    skip[..., 1], skip[..., 2], (skip[..., 3] > 0).astype(np.float64)]
+        return _pad_to(np.stack(channels, axis=-1), self._fullres_shape(grid)).astype(np.float32)
+
     def target(self, truth: xr.Dataset) -> np.ndarray:
-        """The true PGM_l and PAM_l pixels ``[num_y, num_x, 2]``, float32."""
+        """The true path maps and loss weights ``[H, W, 6]`` (:data:`TARGET_CHANNELS`), float32, padded like the skip."""
         if "path" not in truth.dims or truth.sizes["path"] <= self.path:
             raise CkmsimError(f"The truth has {truth.sizes.get('path', 0)} path layer(s); path {self.path} is needed")
         building = truth["building"].values
-        gain = gain_db_to_pixel(truth["path_gain_db"].values[self.path], building)
-        angle = angle_deg_to_pixel(truth["aoa_az_deg"].values[self.path], building)
-        return np.stack([gain, angle], axis=-1).astype(np.float32)
+        gain_db = truth["path_gain_db"].values[self.path]
+        az_rad = np.radians(truth["aoa_az_deg"].values[self.path])
+        exists = ~building & (gain_db > GAIN_FLOOR_DB) & np.isfinite(az_rad)
+        channels = [np.where(exists, gain_db_to_unit(np.where(exists, gain_db, 0.0)), 0.0),
+                    np.where(exists, np.cos(np.where(exists, az_rad, 0.0)), 0.0),
+                    np.where(exists, np.sin(np.where(exists, az_rad, 0.0)), 0.0),
+                    exists.astype(np.float64), exists.astype(np.float64), (~building).astype(np.float64)]
+        target = np.stack(channels, axis=-1)
+        rows, cols = self._fullres_shape(grid_of(truth))
+        # padding cells carry zero weight
+        padded = np.zeros((rows, cols, len(TARGET_CHANNELS)))
+        padded[:target.shape[0], :target.shape[1]] = target
+        return padded.astype(np.float32)
 
-    def loss_weights(self, truth: xr.Dataset) -> np.ndarray:
-        """Per-cell weight of the training loss ``[num_y, num_x]``, float32 (1 counted, 0 not); see ``loss_cells``."""
-        if self.loss_cells == "all":
-            return np.ones(truth["building"].shape, dtype=np.float32)
-        has_path = truth["path_gain_db"].values[self.path] > GAIN_FLOOR_DB
-        return (has_path & ~truth["building"].values).astype(np.float32)
+    def __call__(self, observation: Observation, truth: xr.Dataset,
+                 bicubic: xr.Dataset | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(inputs, target)`` of one training pair."""
+        return self.inputs(observation, truth, bicubic), self.target(truth)
 
-    def __call__(self, observation: Observation, truth: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-        """``(x [h, w, c_in], y [num_y, num_x, 2])``, float32."""
-        return self.inputs(observation, truth), self.target(truth)
+    def decode(self, output: np.ndarray, observation: Observation, keep_observed: bool = True,
+               absent_logit: float = ABSENT_LOGIT) -> tuple[np.ndarray, np.ndarray]:
+        """The network's output -> PGM [dB] and PAM [deg] on the grid.
 
+        A cell whose exists logit is below ``absent_logit`` (:data:`ABSENT_LOGIT`) gets the absent-path gain
+        code; the azimuth is ``atan2`` of the predicted ``(sin, cos)`` on every open cell (as bicubic gives
+        every open cell an angle). Buildings get
+        the gain floor and a NaN angle, as in a ground-truth CKM. With ``keep_observed`` the measured lattice
+        cells keep their measured values (data consistency, as every interpolator does).
 
-def decode_path_maps(pixels: np.ndarray, building: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Network output pixels -> PGM [dB] and PAM [deg] on the full grid.
+        Input
+        -----
+        output : [>= num_y, >= num_x, 4], float (:data:`OUTPUT_CHANNELS`; cropped from the top-left corner)
+        observation : Observation
 
-    Gains are clipped to the pixel range [0, 1] (-250..-50 dB); angle pixels of open cells are clipped to the
-    range of real angles (-180..180 deg), so that an open cell always gets an angle (the building code is a
-    prior, not a prediction). Building cells get the gain floor and a NaN angle, as in a ground-truth CKM.
-
-    Input
-    -----
-    pixels : [num_y, num_x, 2], float (at least; larger outputs are cropped from the top-left corner)
-    building : [num_y, num_x], bool
-
-    Output
-    ------
-    gain_db : [num_y, num_x], float64 [dB]
-    az_deg : [num_y, num_x], float64 [deg] in [-180, 180]
-    """
-    num_y, num_x = building.shape
-    pixels = np.asarray(pixels, dtype=np.float64)
-    if pixels.ndim != 3 or pixels.shape[0] < num_y or pixels.shape[1] < num_x or pixels.shape[2] != 2:
-        raise CkmsimError(f"Network output must be [>= {num_y}, >= {num_x}, 2]. Received: shape={pixels.shape}")
-    # The up-sampled lattice of a grid with an odd side is one cell longer than the grid: crop.
-    pixels = pixels[:num_y, :num_x]
-    gain_db = pixel_to_gain_db(np.clip(pixels[..., 0], 0.0, 1.0))
-    az_deg = pixel_to_angle_deg(np.clip(pixels[..., 1], _MIN_ANGLE_PIXEL, 1.0))
-    return np.where(building, GAIN_FLOOR_DB, gain_db), np.where(building, np.nan, az_deg)
+        Output
+        ------
+        gain_db : [num_y, num_x], float64 [dB]
+        az_deg : [num_y, num_x], float64 [deg] in (-180, 180]
+        """
+        building = observation.building
+        num_y, num_x = building.shape
+        output = np.asarray(output, dtype=np.float64)
+        if output.ndim != 3 or output.shape[0] < num_y or output.shape[1] < num_x or output.shape[2] != 4:
+            raise CkmsimError(f"Network output must be [>= {num_y}, >= {num_x}, 4]. Received: shape={output.shape}")
+        output = output[:num_y, :num_x]
+        gain_db = np.where(output[..., 3] >= absent_logit, unit_to_gain_db(output[..., 0]), GAIN_FLOOR_DB)
+        gain_db = np.maximum(gain_db, GAIN_FLOOR_DB)
+        norm = np.hypot(output[..., 1], output[..., 2])
+        az_deg = np.where(norm > 0, wrap_deg(np.degrees(np.arctan2(output[..., 2], output[..., 1]))), np.nan)
+        if keep_observed:
+            # a measured cell without the path keeps an angle, as bicubic gives it one (from its neighbours)
+            for name, values in (("path_gain_db", gain_db), ("aoa_az_deg", az_deg)):
+                measured = observation.values[name].values[self.path]
+                values[...] = np.where(observation.observed & np.isfinite(measured), measured, values)
+        return np.where(building, GAIN_FLOOR_DB, gain_db), np.where(building, np.nan, az_deg)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -334,19 +458,17 @@ def dihedral_ckm(ckm: xr.Dataset, transform: int) -> xr.Dataset:
 # Pairs from a dataset store
 # ----------------------------------------------------------------------------------------------------------
 
-def encode_store(store, encoder: LowResPathEncoder, split: str | None, augment: bool = False,
-                 log=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of a split in memory: ``x [n, h, w, c_in]``, ``y [n, num_y, num_x, 2]`` and the loss weights
-    ``w [n, num_y, num_x]`` (:meth:`LowResPathEncoder.loss_weights`), float32.
+def encode_store(store, encoder: PathSREncoder, split: str | None, augment: bool = False,
+                 log=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every pair of a split in memory: the inputs ``{name: [n, ...]}`` and the targets ``[n, H, W, 6]``, float32.
 
     The degradation is :class:`~ckmsim.maps.degrade.Subsample` (deterministic), so each sample (and each of
     its 8 dihedral copies with ``augment``) gives exactly one pair; they are encoded once, not every epoch.
-    For CKMImageNet's size (22k samples of 128 x 128) that is 4.7 GB of float32, fine on a training host.
 
     Input
     -----
     store : ckmsim.data.store.DatasetStore
-    encoder : LowResPathEncoder
+    encoder : PathSREncoder
     split : "train" | "val" | "test" | None
     augment : bool
         Add the 7 non-trivial dihedral copies of every sample (:func:`dihedral_ckm`).
@@ -358,34 +480,35 @@ def encode_store(store, encoder: LowResPathEncoder, split: str | None, augment: 
         raise CkmsimError(f"Dataset '{store.path}' has no sample in split {split!r}")
     degradation = Degradation([Subsample(encoder.factor)])
     transforms = range(8) if augment else (0,)
-    xs, ys, ws = [], [], []
+    inputs: dict[str, list] = {}
+    targets = []
     for index in indices:
         truth = store.ckm(int(index))
         for transform in transforms:
             copy = dihedral_ckm(truth, transform)
             x, y = encoder(degradation(copy), copy)
-            xs.append(x)
-            ys.append(y)
-            ws.append(encoder.loss_weights(copy))
+            for name, value in x.items():
+                inputs.setdefault(name, []).append(value)
+            targets.append(y)
     if log is not None:
-        log(f"encoded {len(xs)} pairs of split {split!r} ({len(indices)} samples"
+        log(f"encoded {len(targets)} pairs of split {split!r} ({len(indices)} samples"
             f"{', x8 dihedral copies' if augment else ''})")
-    return np.stack(xs), np.stack(ys), np.stack(ws)
+    return {name: np.stack(values) for name, values in inputs.items()}, np.stack(targets)
 
 
-def pairs_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
-                  weights: np.ndarray | None = None):
-    """A ``tf.data.Dataset`` of ``(x [batch, ...], y [batch, ...])`` batches from in-memory pairs, or of
-    ``(x, y, w [batch, num_y, num_x])`` with per-cell loss ``weights`` (Keras sample weights: the MSE over the
-    two channels of each cell is weighted, then averaged over every cell of the batch).
-
-    With ``shuffle`` every epoch visits the pairs in a new order drawn from ``seed`` (reproducible).
+def pairs_dataset(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+                  repeat: bool = False):
+    """A ``tf.data.Dataset`` of ``(inputs {name: [batch, ...]}, target [batch, H, W, 6])`` batches from in-memory
+    pairs. With ``shuffle`` every pass visits the pairs in a new order drawn from ``seed`` (reproducible); with
+    ``repeat`` the passes never end (for a training of ``steps_per_epoch`` batches per epoch).
     """
     import tensorflow as tf
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise CkmsimError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y) if weights is None else (x, y, weights))
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     return dataset.batch(batch_size).prefetch(2)

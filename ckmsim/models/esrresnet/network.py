@@ -362,26 +362,40 @@ class ESRResNet(keras.Model):
         Batch normalisation in the blocks and after the trunk (SRResNet).
     head_kernel_size : int
         Kernel of the first and last convolutions (9 in SRResNet).
-    input_skip : bool
-        Add the nearest-neighbour up-sampling of the input's PGM/PAM channels to the output, so that the
-        network learns a correction to it (residual learning over the observed lattice). Not in the paper;
-        a short training run (CPU budget) reaches a much lower loss with it (``experiments/esrresnet``).
+    skip_channels : int
+        0: the paper's network, one input, a linear output. ``> 0``: the network is given a full-resolution
+        *skip* (the prediction of an interpolator, ``skip_channels`` = ``num_output_channels`` channels) and
+        returns ``skip + correction``, the correction's last convolution initialised to zero, so that the
+        untrained network *is* the interpolator and training can only move away from it where the data says
+        so (ckmsim's choice, not the paper's; :mod:`ckmsim.models.esrresnet.data`).
+    guide_channels : int
+        Full-resolution channels the network is given beside the lattice (0: none). After up-sampling they are
+        concatenated to the features and ``refine_blocks`` 3x3 convolutions at full resolution mix them in,
+        before the tail. They carry what is known at every cell, not only on the lattice (the building map,
+        the free-space gain and the direction from the BS, the skip itself).
+    refine_blocks : int
+        Full-resolution 3x3 conv + PReLU layers after the guide concatenation (used when ``guide_channels``).
 
     Input
     -----
     x : [batch, h, w, num_input_channels], float32
-        Low-resolution maps in CKMImageNet pixels (:mod:`ckmsim.models.esrresnet.data`).
+        Low-resolution maps (:mod:`ckmsim.models.esrresnet.data`); the only input when ``skip_channels`` and
+        ``guide_channels`` are 0, else the first of ``[lowres, skip, guide]`` (``guide`` only when
+        ``guide_channels > 0``)
+    skip : [batch, scale h, scale w, skip_channels], float32
+    guide : [batch, scale h, scale w, guide_channels], float32
 
     Output
     ------
     y : [batch, scale h, scale w, num_output_channels], float32
-        PGM and PAM pixels at full resolution (linear output; decode with clipping).
+        Full-resolution maps (linear output).
     """
 
     def __init__(self, num_input_channels: int = 5, num_output_channels: int = 2, num_blocks: int = 16,
                  filters: int = 64, attention: bool = True, num_heads: int = 4, attention_mode: str = "global",
                  window_size: int = 8, pool_size: int = 4, fusion_after=(4, 8, 12), scale: int = 2,
-                 batch_norm: bool = True, head_kernel_size: int = 9, input_skip: bool = False, **kwargs):
+                 batch_norm: bool = True, head_kernel_size: int = 9, skip_channels: int = 0,
+                 guide_channels: int = 0, refine_blocks: int = 2, **kwargs):
         _check_positive_int("num_input_channels", num_input_channels)
         _check_positive_int("num_output_channels", num_output_channels)
         _check_positive_int("num_blocks", num_blocks)
@@ -396,9 +410,21 @@ class ESRResNet(keras.Model):
         if attention_mode not in ATTENTION_MODES:
             raise CkmsimError(f"attention_mode must be one of {ATTENTION_MODES}. "
                               f"Received: attention_mode={attention_mode!r}")
+        _check_positive_int("guide_channels", guide_channels, minimum=0)
+        _check_positive_int("refine_blocks", refine_blocks, minimum=0)
+        if skip_channels not in (0, num_output_channels):
+            raise CkmsimError(f"skip_channels must be 0 or num_output_channels={num_output_channels} (the skip is "
+                              f"added to the output). Received: skip_channels={skip_channels!r}")
 
-        inputs = keras.Input((None, None, num_input_channels), name="lowres_maps")
-        x = layers.Conv2D(filters, head_kernel_size, padding="same", name="head_conv")(inputs)
+        lowres = keras.Input((None, None, num_input_channels), name="lowres_maps")
+        inputs = [lowres]
+        if skip_channels:
+            skip = keras.Input((None, None, skip_channels), name="skip_maps")
+            inputs.append(skip)
+        if guide_channels:
+            guide = keras.Input((None, None, guide_channels), name="guide_maps")
+            inputs.append(guide)
+        x = layers.Conv2D(filters, head_kernel_size, padding="same", name="head_conv")(lowres)
         head = _prelu("head_prelu")(x)
         x = head
         for block in range(1, num_blocks + 1):
@@ -413,15 +439,18 @@ class ESRResNet(keras.Model):
         x = layers.Add(name="global_skip")([x, head])
         for step in range(int(math.log2(scale))):
             x = Upsample(filters, 2, name=f"upsample_{step + 1}")(x)
-        outputs = layers.Conv2D(num_output_channels, head_kernel_size, padding="same", name="tail_conv")(x)
-        if input_skip:
-            # The network learns the correction to the nearest-neighbour up-sampling of its own PGM/PAM input
-            # (the first num_output_channels channels): output cell (s i + a, s j + b) <- lattice sample (i, j),
-            # the same alignment as the pixel shuffle, so observed cells start exact.
-            upsampled = layers.UpSampling2D(scale, interpolation="nearest", name="input_upsampling")(
-                inputs[..., :num_output_channels])
-            outputs = layers.Add(name="input_skip")([outputs, upsampled])
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        if guide_channels:
+            x = layers.Concatenate(name="guide_concat")([x, guide])
+            for step in range(refine_blocks):
+                x = layers.Conv2D(filters, 3, padding="same", name=f"refine_conv_{step + 1}")(x)
+                x = _prelu(f"refine_prelu_{step + 1}")(x)
+        # With a skip the tail starts at zero: the untrained network returns the skip exactly.
+        initializer = "zeros" if skip_channels else "glorot_uniform"
+        outputs = layers.Conv2D(num_output_channels, head_kernel_size, padding="same", name="tail_conv",
+                                kernel_initializer=initializer)(x)
+        if skip_channels:
+            outputs = layers.Add(name="skip_add")([outputs, skip])
+        super().__init__(inputs=inputs if len(inputs) > 1 else lowres, outputs=outputs, **kwargs)
 
         self.num_input_channels = num_input_channels
         self.num_output_channels = num_output_channels
@@ -436,7 +465,9 @@ class ESRResNet(keras.Model):
         self.scale = scale
         self.batch_norm = bool(batch_norm)
         self.head_kernel_size = head_kernel_size
-        self.input_skip = bool(input_skip)
+        self.skip_channels = int(skip_channels)
+        self.guide_channels = int(guide_channels)
+        self.refine_blocks = int(refine_blocks)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
@@ -445,11 +476,60 @@ class ESRResNet(keras.Model):
                 "num_heads": self.num_heads, "attention_mode": self.attention_mode, "window_size": self.window_size,
                 "pool_size": self.pool_size, "fusion_after": list(self.fusion_after), "scale": self.scale,
                 "batch_norm": self.batch_norm, "head_kernel_size": self.head_kernel_size,
-                "input_skip": self.input_skip}
+                "skip_channels": self.skip_channels, "guide_channels": self.guide_channels,
+                "refine_blocks": self.refine_blocks}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PathSRLoss(keras.losses.Loss):
+    r"""Loss of the skip-corrected path network (:mod:`ckmsim.models.esrresnet.data`), one value per batch.
+
+    .. math::
+        L = rac{\sum_c w^p_c ig[(\hat g_c - g_c)^2 + 2\,(1 - \hat{\mathbf u}_c \cdot \mathbf u_c / \lVert\hat{\mathbf u}_c
+Vert)ig]}
+                 {\sum_c w^p_c}
+            + \lambda\, rac{\sum_c w^o_c\, \mathrm{BCE}(\hat z_c, e_c)}{\sum_c w^o_c}
+
+    over the cells ``c`` of the batch: the normalised gain error and the squared chord between the predicted
+    and true unit azimuth vectors on the cells with the true path (weight :math:`w^p`), and the binary
+    cross-entropy of the exists logit :math:`\hat z` on every open cell (weight :math:`w^o`).
+
+    Parameters
+    ----------
+    exists_weight : float
+        :math:`\lambda`.
+
+    Input
+    -----
+    y_true : [batch, H, W, 6], float (gain, cos az, sin az, exists, w_path, w_open)
+    y_pred : [batch, H, W, 4], float (gain, cos az, sin az, exists logit)
+    """
+
+    def __init__(self, exists_weight: float = 0.1, name: str = "path_sr_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.exists_weight = float(exists_weight)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        weight_path, weight_open = y_true[..., 4], y_true[..., 5]
+        gain_error = ops.square(y_pred[..., 0] - y_true[..., 0])
+        predicted = y_pred[..., 1:3]
+        norm = ops.sqrt(ops.sum(ops.square(predicted), axis=-1) + 1e-8)
+        cosine = ops.sum(predicted * y_true[..., 1:3], axis=-1) / norm
+        chord = 2.0 * (1.0 - cosine)
+        logit, exists = y_pred[..., 3], y_true[..., 3]
+        # numerically stable BCE with logits: softplus(z) - e z
+        cross_entropy = ops.softplus(logit) - exists * logit
+        path_term = ops.sum(weight_path * (gain_error + chord)) / (ops.sum(weight_path) + 1e-6)
+        exists_term = ops.sum(weight_open * cross_entropy) / (ops.sum(weight_open) + 1e-6)
+        return path_term + self.exists_weight * exists_term
+
+    def get_config(self):
+        return {**super().get_config(), "exists_weight": self.exists_weight}
 
 
 def build_esrresnet(preset: str | None = None, **overrides) -> ESRResNet:

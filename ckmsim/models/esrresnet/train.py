@@ -12,7 +12,9 @@ Example (``experiments/esrresnet/train-cpu.toml``)::
     factor = 2                                 # x2 super-resolution (eq. (7))
     augment = true                             # the 8 dihedral copies of every training sample
     los_source = "friis"                       # LoS prior from the paper's Friis test on the observed PGM_1
-    loss_cells = "all"                         # "all" cells (paper) or "path": open cells with the true path
+
+    [loss]
+    exists_weight = 0.1                        # weight of the path-exists cross-entropy (PathSRLoss)
 
     [train]                                    # ckmsim.train.TrainSettings, plus batch_size, mixed_precision
     epochs = 30
@@ -34,7 +36,11 @@ Example (``experiments/esrresnet/train-cpu.toml``)::
     [runs.model]                               # per-run overrides of [model]
     num_blocks = 4
 
-The network's ``num_input_channels`` always follows the run's priors (``2 + len(priors)``).
+The network's input, skip, guide and output channels always follow the run's encoding
+(:meth:`~ckmsim.models.esrresnet.data.PathSREncoder.model_arguments`); its loss is
+:class:`~ckmsim.models.esrresnet.network.PathSRLoss`. Before training, each run scores its untrained network --
+which is ckmsim's bicubic interpolation exactly (zero-initialised correction over the bicubic skip) -- on the
+validation split (``summary.json``: ``untrained_val_loss``), so that the run says whether training beat bicubic.
 """
 
 from __future__ import annotations
@@ -42,15 +48,16 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
 from ckmsim.validation import check_table_keys
 from ckmsim.train.trainer import TrainSettings, read_history
 
-_SECTIONS = {"data", "train", "out", "model", "runs"}
-_DATA_KEYS = {"dataset", "factor", "augment", "los_source", "loss_cells"}
+_SECTIONS = {"data", "train", "out", "model", "runs", "loss"}
+_DATA_KEYS = {"dataset", "factor", "augment", "los_source"}
+_LOSS_KEYS = {"exists_weight"}
 _TRAIN_EXTRA_KEYS = {"batch_size", "mixed_precision"}
 _RUN_KEYS = {"name", "path", "priors", "model"}
 
@@ -82,12 +89,9 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     data.setdefault("factor", 2)
     data.setdefault("augment", False)
     data.setdefault("los_source", "friis")
-    data.setdefault("loss_cells", "all")
-    from ckmsim.models.esrresnet.data import LOSS_CELLS
-
-    if data["loss_cells"] not in LOSS_CELLS:
-        raise CkmsimError(f"{where}: [data] loss_cells must be one of {LOSS_CELLS}. "
-                          f"Received: loss_cells={data['loss_cells']!r}")
+    loss = dict(raw.get("loss", {}))
+    check_table_keys(loss, _LOSS_KEYS, "[loss]", where)
+    loss.setdefault("exists_weight", 0.1)
 
     train_table = dict(raw.get("train", {}))
     known = {f.name for f in fields(TrainSettings)} | _TRAIN_EXTRA_KEYS
@@ -133,11 +137,11 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     if len(set(names)) != len(names):
         raise CkmsimError(f"{where}: run names must be distinct. Received: {names}")
     return {"data": data, "train": settings, "batch_size": batch_size, "mixed_precision": mixed_precision,
-            "out": out_dir, "runs": runs}
+            "out": out_dir, "runs": runs, "loss": loss}
 
 
 def train_esrresnet(config_path: str | Path, dataset: str | Path | None = None, out: str | Path | None = None,
-                    only: list[str] | None = None, log=print) -> dict:
+                    only: list[str] | None = None, seed: int | None = None, log=print) -> dict:
     """Train every run of a config (or the runs named in ``only``); resumable, finished runs are skipped.
 
     Input
@@ -145,6 +149,7 @@ def train_esrresnet(config_path: str | Path, dataset: str | Path | None = None, 
     config_path : the training TOML (see the module docstring)
     dataset, out : optional overrides of ``[data] dataset`` and ``[out] dir``
     only : run names to train (default: all)
+    seed : training seed replacing ``[train] seed`` (initialisation and batch order); give each seed its own ``out``
     log : callable for progress messages
 
     Output
@@ -155,6 +160,10 @@ def train_esrresnet(config_path: str | Path, dataset: str | Path | None = None, 
     from ckmsim.data.store import DatasetStore
 
     config = load_train_config(config_path, dataset, out)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise CkmsimError(f"seed must be an integer >= 0. Received: seed={seed!r}")
+        config["train"] = replace(config["train"], seed=seed)
     runs = config["runs"]
     if only:
         unknown = sorted(set(only) - {run["name"] for run in runs})
@@ -173,8 +182,8 @@ def _train_run(run: dict, config: dict, store, encoded: dict, log) -> dict:
     """Train one run (resuming if its folder holds an unfinished one); returns its summary."""
     import keras
 
-    from ckmsim.models.esrresnet.network import build_esrresnet
-    from ckmsim.models.esrresnet.data import LowResPathEncoder, encode_store, pairs_dataset
+    from ckmsim.models.esrresnet.network import PathSRLoss, build_esrresnet
+    from ckmsim.models.esrresnet.data import PathSREncoder, encode_store, pairs_dataset
     from ckmsim.train.trainer import train
 
     settings: TrainSettings = config["train"]
@@ -184,51 +193,69 @@ def _train_run(run: dict, config: dict, store, encoded: dict, log) -> dict:
     if summary_path.is_file() and len(read_history(run_dir)) >= settings.epochs:
         log(f"run '{run['name']}': finished earlier ({run_dir}), skipped")
         return json.loads(summary_path.read_text())
-    encoder = LowResPathEncoder(path=run["path"], priors=run["priors"], factor=int(data["factor"]),
-                                los_source=data["los_source"], loss_cells=data["loss_cells"])
+    encoder = PathSREncoder(path=run["path"], priors=run["priors"], factor=int(data["factor"]),
+                            los_source=data["los_source"])
     # Runs with the same input encoding share the encoded pairs
     key = (encoder, bool(data["augment"]))
     if key not in encoded:
         encoded[key] = (encode_store(store, encoder, "train", augment=bool(data["augment"]), log=log),
                         encode_store(store, encoder, "val", augment=False, log=log))
-    (x_train, y_train, w_train), (x_val, y_val, w_val) = encoded[key]
+    (x_train, y_train), (x_val, y_val) = encoded[key]
     train_ds = pairs_dataset(x_train, y_train, config["batch_size"], shuffle=True, seed=settings.seed,
-                             weights=w_train)
-    val_ds = pairs_dataset(x_val, y_val, config["batch_size"], shuffle=False, weights=w_val)
+                             repeat=settings.steps_per_epoch is not None)
+    val_ds = pairs_dataset(x_val, y_val, config["batch_size"], shuffle=False)
+    loss = PathSRLoss(exists_weight=float(config["loss"]["exists_weight"]))
 
     previous_policy = keras.mixed_precision.global_policy().name
     if config["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         keras.utils.set_random_seed(int(settings.seed))
-        model_args = {**run["model"], "num_input_channels": encoder.num_input_channels, "scale": encoder.factor}
+        model_args = {**run["model"], **encoder.model_arguments()}
         model = build_esrresnet(run["preset"], **model_args)
-        run_config = {"dataset": data["dataset"], "num_samples": len(store), "path": run["path"],
-                      "priors": list(run["priors"]), "factor": encoder.factor, "augment": bool(data["augment"]),
-                      "los_source": encoder.los_source, "loss_cells": encoder.loss_cells,
+        run_config = {"dataset": data["dataset"], "num_samples": len(store), "encoder": encoder.to_dict(),
+                      "augment": bool(data["augment"]), "loss": loss.get_config(),
                       "batch_size": config["batch_size"],
                       "mixed_precision": config["mixed_precision"], "model": model.get_config()}
         log(f"run '{run['name']}': path {run['path']}, priors {list(run['priors'])}, {model.count_params()} "
-            f"parameters, {len(x_train)} training / {len(x_val)} validation pairs, input {x_train.shape[1:]} -> "
-            f"{y_train.shape[1:]}")
+            f"parameters, {len(y_train)} training / {len(y_val)} validation pairs, lattice "
+            f"{x_train['lowres_maps'].shape[1:]} -> {y_train.shape[1:3]}")
+        untrained_val_loss = _untrained_val_loss(run_dir, model, val_ds, loss)
         timer = _epoch_timer()
-        result = train(model, train_ds, val_ds, run_dir, settings, loss="mse", run_config=run_config, verbose=2,
+        result = train(model, train_ds, val_ds, run_dir, settings, loss=loss, run_config=run_config, verbose=2,
                        extra_callbacks=[timer])
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     epochs_now = len(result.history)
-    summary = {"run": run["name"], "epochs": epochs_now, "num_train_pairs": int(len(x_train)),
-               "num_val_pairs": int(len(x_val)), "params": int(model.count_params()),
+    summary = {"run": run["name"], "epochs": epochs_now, "num_train_pairs": int(len(y_train)),
+               "num_val_pairs": int(len(y_val)), "params": int(model.count_params()),
+               "encoder": encoder.to_dict(), "untrained_val_loss": untrained_val_loss,
                "wall_s_last_session": result.wall_s,
                "train_epoch_s": timer.train_s,
-               "samples_per_s": _throughput(timer.train_s, len(x_train), settings, config["batch_size"]),
+               "samples_per_s": _throughput(timer.train_s, len(y_train), settings, config["batch_size"]),
                "best_val_loss": min((row.get("val_loss", float("inf")) for row in result.history), default=None),
                "last_loss": result.history[-1].get("loss") if result.history else None,
                "best_model": str(result.best_model), "settings": asdict(settings), "time": time.strftime("%F %T")}
     summary_path.write_text(json.dumps(summary, indent=1))
-    log(f"run '{run['name']}': {epochs_now} epochs, best val loss {summary['best_val_loss']:.3g}, "
-        f"{summary['samples_per_s']:.1f} training samples/s")
+    log(f"run '{run['name']}': {epochs_now} epochs, best val loss {summary['best_val_loss']:.4g} (untrained, i.e. "
+        f"bicubic: {untrained_val_loss:.4g}), {summary['samples_per_s']:.1f} training samples/s")
     return summary
+
+
+def _untrained_val_loss(run_dir: Path, model, val_ds, loss) -> float:
+    """Validation loss of the freshly built network (bicubic exactly), measured once per run and kept in
+    ``untrained_val_loss.json`` so that a resumed run reports the same number."""
+    import numpy as np
+
+    path = run_dir / "untrained_val_loss.json"
+    if path.is_file():
+        return float(json.loads(path.read_text())["val_loss"])
+    # Keras' val_loss is the batch losses' mean weighted by batch size: the same here
+    values, sizes = zip(*[(float(loss(y, model(x, training=False))), int(y.shape[0])) for x, y in val_ds])
+    value = float(np.average(values, weights=sizes))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"val_loss": value}))
+    return value
 
 
 def _epoch_timer():
