@@ -357,11 +357,12 @@ def train_crossap_command(
     config: str = typer.Argument(..., help="Training TOML (see experiments/crossap/)."),
     dataset: Optional[str] = typer.Option(None, help="Multi-AP dataset store (overrides the config's)."),
     out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
     """Train the cross-AP UNet on a multi-AP ckmsim dataset."""
     from ckmsim.models.crossap.train import train_crossap
 
-    train_crossap(config, dataset=dataset, out=out)
+    train_crossap(config, dataset=dataset, out=out, seed=seed)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -62,6 +62,8 @@ class TrainSettings:
             raise CkmsimError(f"lr_factor must be in (0, 1). Received: lr_factor={self.lr_factor!r}")
         if not is_whole_number(self.lr_patience, minimum=0):
             raise CkmsimError(f"lr_patience must be an integer >= 0. Received: lr_patience={self.lr_patience!r}")
+        if not is_whole_number(self.seed, minimum=0):
+            raise CkmsimError(f"seed must be an integer >= 0. Received: seed={self.seed!r}")
         if self.steps_per_epoch is not None and not is_whole_number(self.steps_per_epoch, minimum=1):
             raise CkmsimError(f"steps_per_epoch must be a positive integer or None. "
                               f"Received: steps_per_epoch={self.steps_per_epoch!r}")

@@ -60,7 +60,7 @@ def test_interrupted_run_resumes_without_repeating_epochs(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", -1.0), ("lr_factor", 1.5),
-                                          ("steps_per_epoch", 0)])
+                                          ("steps_per_epoch", 0), ("seed", -1), ("seed", 1.5)])
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(CkmsimError, match=field):
         TrainSettings(**{field: value})

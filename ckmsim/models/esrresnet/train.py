@@ -161,9 +161,7 @@ def train_esrresnet(config_path: str | Path, dataset: str | Path | None = None, 
 
     config = load_train_config(config_path, dataset, out)
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise CkmsimError(f"seed must be an integer >= 0. Received: seed={seed!r}")
-        config["train"] = replace(config["train"], seed=seed)
+        config["train"] = replace(config["train"], seed=seed)  # TrainSettings checks it
     runs = config["runs"]
     if only:
         unknown = sorted(set(only) - {run["name"] for run in runs})
