@@ -53,9 +53,10 @@ def pretrained_esrresnet(name: str = DEFAULT_ESRRESNET, label: str = "esrresnet"
 
     ``fit()`` loads the two networks (primary and secondary path), each with the encoding it was trained with
     (``provenance.json``: ``networks.<role>.encoder``) and the snap decoding chosen for it on the validation
-    city (``networks.<role>.snap``, :mod:`ckmsim.models.esrresnet.snap`); the method solves the x``factor`` uniform sub-sampling
-    task it was trained for (x2), a coarser lattice of a multiple of it (x4) as a bicubic-then-network cascade
-    (:func:`~ckmsim.models.esrresnet.method.cascade_observation`), and reports every other task as unsupported.
+    city (``networks.<role>.snap``, :mod:`ckmsim.models.esrresnet.snap`). The method solves the x``factor``
+    uniform sub-sampling task it was trained for (x2), a coarser lattice of a multiple of it (x4) as a
+    bicubic-then-network cascade (:func:`~ckmsim.models.esrresnet.method.cascade_observation`), and reports
+    every other task as unsupported.
     """
     from ckmsim.models.esrresnet.method import ESRResNetMethod
 

@@ -153,6 +153,13 @@ def unit_to_gain_db(unit: np.ndarray) -> np.ndarray:
     return np.asarray(unit, dtype=np.float64) * GAIN_SCALE_DB + GAIN_OFFSET_DB
 
 
+def _path_value_channels(gain_db: np.ndarray, az_rad: np.ndarray, exists: np.ndarray) -> list[np.ndarray]:
+    """``[normalised gain, cos az, sin az]`` where the path exists, 0 elsewhere (each ``[num_y, num_x]``)."""
+    return [np.where(exists, gain_db_to_unit(np.where(exists, gain_db, 0.0)), 0.0),
+            np.where(exists, np.cos(np.where(exists, az_rad, 0.0)), 0.0),
+            np.where(exists, np.sin(np.where(exists, az_rad, 0.0)), 0.0)]
+
+
 def _pad_to(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Edge-pad ``[num_y, num_x, ...]`` at the bottom and right to ``shape`` (the up-sampled lattice)."""
     extra = [(0, shape[0] - array.shape[0]), (0, shape[1] - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
@@ -273,8 +280,10 @@ class PathSREncoder:
         self._check(observation)
         if bicubic is None:
             bicubic = Bicubic().predict(observation)
-        return {"lowres_maps": self._lowres(observation, truth), "skip_maps": self._skip(observation, bicubic),
-                "guide_maps": self._guide(observation, bicubic)}
+        skip = self._skip_channels(bicubic)
+        shape = self._fullres_shape(observation.grid)
+        return {"lowres_maps": self._lowres(observation, truth), "skip_maps": _pad_to(skip, shape).astype(np.float32),
+                "guide_maps": _pad_to(self._guide(observation, skip), shape).astype(np.float32)}
 
     def _lowres(self, observation: Observation, truth: xr.Dataset | None) -> np.ndarray:
         seen, values = observation.observed, observation.values
@@ -282,9 +291,8 @@ class PathSREncoder:
         az_rad = np.radians(values["aoa_az_deg"].values[self.path])
         exists = seen & np.isfinite(gain_db) & (gain_db > GAIN_FLOOR_DB) & np.isfinite(az_rad)
         # Cells without a path (or unobserved) are 0 in the value channels; the exists channel says which.
-        channels = [np.where(exists, gain_db_to_unit(np.where(exists, gain_db, 0.0)), 0.0), exists.astype(np.float64),
-                    np.where(exists, np.cos(np.where(exists, az_rad, 0.0)), 0.0),
-                    np.where(exists, np.sin(np.where(exists, az_rad, 0.0)), 0.0)]
+        gain, cos, sin = _path_value_channels(gain_db, az_rad, exists)
+        channels = [gain, exists.astype(np.float64), cos, sin]
         channels += [self._prior(name, observation, truth) for name in self.priors]
         rows, cols = observation.grid.downsampled_indices(self.factor)
         # [num_y, num_x, c] -> lattice [rows, cols, c]
@@ -307,7 +315,7 @@ class PathSREncoder:
                             observation.ground_m)
         return (los & ~observation.building).astype(np.float32)
 
-    def skip_channels(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
+    def _skip_channels(self, bicubic: xr.Dataset) -> np.ndarray:
         """Bicubic's path maps as ``[num_y, num_x, 4]`` :data:`OUTPUT_CHANNELS`, float64 (not padded)."""
         gain_db = bicubic["path_gain_db"].values[self.path]
         az_rad = np.radians(bicubic["aoa_az_deg"].values[self.path])
@@ -317,23 +325,20 @@ class PathSREncoder:
         gain = gain_db_to_unit(np.nan_to_num(gain_db, nan=GAIN_FLOOR_DB))
         return np.stack([gain, cos, sin, exists], axis=-1)
 
-    def _skip(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
-        return _pad_to(self.skip_channels(observation, bicubic), self._fullres_shape(observation.grid)).astype(np.float32)
-
-    def _guide(self, observation: Observation, bicubic: xr.Dataset) -> np.ndarray:
+    def _guide(self, observation: Observation, skip: np.ndarray) -> np.ndarray:
+        """The :data:`GUIDE_CHANNELS` ``[num_y, num_x, 8]`` (not padded); ``skip`` from :meth:`_skip_channels`."""
         grid, attrs = observation.grid, observation.attrs
         # [num_y, num_x, 3]: propagation direction of a LoS ray, BS -> cell centre at UE height
         vector_m = _bs_vector_m(grid, attrs["bs_position_m"], observation.ground_m)
         distance_m = np.maximum(np.linalg.norm(vector_m, axis=-1), 1e-3)
         bs_az_rad = np.arctan2(vector_m[..., 1], vector_m[..., 0])
-        skip = self.skip_channels(observation, bicubic)
         channels = [(~observation.building).astype(np.float64),
                     gain_db_to_unit(free_space_gain_db(distance_m, attrs["frequency_hz"])),
                     np.cos(bs_az_rad), np.sin(bs_az_rad),
                     # the skip's gain clipped to the range of real gains: the absent-path code is an outlier
                     np.clip(skip[..., 0], gain_db_to_unit(-200.0), gain_db_to_unit(-40.0)),
                     skip[..., 1], skip[..., 2], (skip[..., 3] > 0).astype(np.float64)]
-        return _pad_to(np.stack(channels, axis=-1), self._fullres_shape(grid)).astype(np.float32)
+        return np.stack(channels, axis=-1)
 
     def target(self, truth: xr.Dataset) -> np.ndarray:
         """The true path maps and loss weights ``[H, W, 6]`` (:data:`TARGET_CHANNELS`), float32, padded like the skip."""
@@ -343,10 +348,8 @@ class PathSREncoder:
         gain_db = truth["path_gain_db"].values[self.path]
         az_rad = np.radians(truth["aoa_az_deg"].values[self.path])
         exists = ~building & (gain_db > GAIN_FLOOR_DB) & np.isfinite(az_rad)
-        channels = [np.where(exists, gain_db_to_unit(np.where(exists, gain_db, 0.0)), 0.0),
-                    np.where(exists, np.cos(np.where(exists, az_rad, 0.0)), 0.0),
-                    np.where(exists, np.sin(np.where(exists, az_rad, 0.0)), 0.0),
-                    exists.astype(np.float64), exists.astype(np.float64), (~building).astype(np.float64)]
+        channels = _path_value_channels(gain_db, az_rad, exists) + [
+            exists.astype(np.float64), exists.astype(np.float64), (~building).astype(np.float64)]
         target = np.stack(channels, axis=-1)
         rows, cols = self._fullres_shape(grid_of(truth))
         # padding cells carry zero weight

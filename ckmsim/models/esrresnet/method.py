@@ -18,7 +18,6 @@ ckmsim's bicubic interpolation first fills the networks' own lattice from the ob
 from __future__ import annotations
 
 from dataclasses import replace
-
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,8 @@ import xarray as xr
 from ckmsim.baselines.base import Method
 from ckmsim.baselines.interpolation import Bicubic
 from ckmsim.errors import CkmsimError
-from ckmsim.maps.ckm import make_ckm
-from ckmsim.maps.degrade import Observation
+from ckmsim.maps.ckm import GAIN_FLOOR_DB, make_ckm
+from ckmsim.maps.degrade import Degradation, Observation, Subsample
 from ckmsim.models.esrresnet.data import PRIOR_SETS, PathSREncoder
 from ckmsim.models.esrresnet.snap import Snap, neighbour_azimuths, snap_azimuth, tune_snap
 
@@ -103,10 +102,8 @@ class ESRResNetMethod(Method):
         encoders = getattr(self, "encoders_", None) or [self.primary_encoder]
         if observation.factor is not None and observation.factor != self.factor \
                 and observation.factor % self.factor == 0:
-            reason = Bicubic().unsupported_reason(observation)
-            if reason is not None:
-                return f"{self.name}: {reason}"
-            observation = cascade_observation(observation, self.factor)
+            # the cascade (cascade_observation) changes only the lattice step of what the encoders check
+            observation = replace(observation, factor=self.factor)
         for encoder in encoders:
             reason = encoder.unsupported_reason(observation)
             if reason is not None:
@@ -137,6 +134,7 @@ class ESRResNetMethod(Method):
             observation = cascade_observation(observation, self.factor)
         bicubic = Bicubic().predict(observation)
         variables = {name: bicubic[name].values.copy() for name in bicubic.data_vars}
+        candidates = {}  # radius [cells] -> the observed neighbour azimuths, shared by both networks
         for index, (model, encoder) in enumerate(zip(self.models_, self.encoders_)):
             inputs = encoder.inputs(observation, bicubic=bicubic)
             # {name: [1, ...]} -> [1, H, W, 4]
@@ -144,9 +142,11 @@ class ESRResNetMethod(Method):
             gain_db, az_deg = encoder.decode(output, observation, keep_observed=self.keep_observed)
             snap = self.snaps[index] if index < len(self.snaps) else None
             if snap is not None:
-                candidates = neighbour_azimuths(observation.values["aoa_az_deg"].values, observation.observed,
-                                                snap.radius_cells)
-                az_deg = snap_azimuth(az_deg, bicubic["aoa_az_deg"].values[encoder.path], candidates, snap)
+                if snap.radius_cells not in candidates:
+                    candidates[snap.radius_cells] = neighbour_azimuths(observation.values["aoa_az_deg"].values,
+                                                                       observation.observed, snap.radius_cells)
+                az_deg = snap_azimuth(az_deg, bicubic["aoa_az_deg"].values[encoder.path],
+                                      candidates[snap.radius_cells], snap)
             variables["path_gain_db"][encoder.path] = gain_db
             variables["aoa_az_deg"][encoder.path] = az_deg
         return make_ckm(observation.grid, variables, attrs)
@@ -202,9 +202,6 @@ def tune_snaps(method: ESRResNetMethod, truths, factor: int, num_ant: int = 64,
     ------
     (snaps, tables): one Snap or None per network, and the scores of every setting tried
     """
-    from ckmsim.maps.ckm import GAIN_FLOOR_DB
-    from ckmsim.maps.degrade import Degradation, Subsample
-
     plain = ESRResNetMethod(method.models_[0], method.models_[1] if len(method.models_) > 1 else None,
                             *method.encoders_, keep_observed=method.keep_observed).fit()
     cells = {encoder.path: ([], [], [], []) for encoder in plain.encoders_}

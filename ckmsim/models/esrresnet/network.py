@@ -489,10 +489,10 @@ class PathSRLoss(keras.losses.Loss):
     r"""Loss of the skip-corrected path network (:mod:`ckmsim.models.esrresnet.data`), one value per batch.
 
     .. math::
-        L = rac{\sum_c w^p_c ig[(\hat g_c - g_c)^2 + 2\,(1 - \hat{\mathbf u}_c \cdot \mathbf u_c / \lVert\hat{\mathbf u}_c
-Vert)ig]}
+        L = \frac{\sum_c w^p_c \big[(\hat g_c - g_c)^2
+                 + 2\,(1 - \hat{\mathbf u}_c \cdot \mathbf u_c / \lVert\hat{\mathbf u}_c\rVert)\big]}
                  {\sum_c w^p_c}
-            + \lambda\, rac{\sum_c w^o_c\, \mathrm{BCE}(\hat z_c, e_c)}{\sum_c w^o_c}
+            + \lambda\, \frac{\sum_c w^o_c\, \mathrm{BCE}(\hat z_c, e_c)}{\sum_c w^o_c}
 
     over the cells ``c`` of the batch: the normalised gain error and the squared chord between the predicted
     and true unit azimuth vectors on the cells with the true path (weight :math:`w^p`), and the binary
