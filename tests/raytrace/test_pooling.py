@@ -186,10 +186,23 @@ def _arrays(path_set) -> dict:
                                                            "arr_el_deg", "los", "valid")}
 
 
+# Copies of one diffraction reached through two wedges of a mesh share delay and directions, but their powers
+# differ (ckmsim.raytrace.paths: median 0.5 dB, p99 1.6 dB on munich; 0.11-0.13 dB seen here): which copy a run
+# keeps depends on its rays and on Dr.Jit's thread scheduling, so a diffraction is matched in power to this.
+WEDGE_COPY_POWER_TOL_DB = 1.6
+
+
+def _diffracts(path_set) -> np.ndarray:
+    """``[num_ue, num_paths]`` bool: the path has a diffraction among its interactions (Sionna's type 8)."""
+    return np.any(np.asarray(path_set["interaction_types"]) == 8, axis=-1)
+
+
 def _found_in(paths, reference, delay_tol_s: float, angle_tol_deg: float, power_tol_db: float) -> list[np.ndarray]:
     """For each UE, which of its valid paths ``reference`` also has (delay, both directions and power within
-    the tolerances): a list of ``[num_valid_paths_of_ue]`` bool arrays."""
+    the tolerances; a diffraction's power within :data:`WEDGE_COPY_POWER_TOL_DB`): a list of
+    ``[num_valid_paths_of_ue]`` bool arrays."""
     x, y = _arrays(paths), _arrays(reference)
+    diffracts = _diffracts(paths)
     found = []
     for ue in range(len(x["valid"])):
         mine, ref = np.flatnonzero(x["valid"][ue]), np.flatnonzero(y["valid"][ue])
@@ -201,15 +214,16 @@ def _found_in(paths, reference, delay_tol_s: float, angle_tol_deg: float, power_
             same &= _angle_between_deg(u[:, None], v[None]) <= angle_tol_deg
         power_db = 10 * np.log10(np.abs(x["a"][ue, mine]) ** 2)
         ref_db = 10 * np.log10(np.abs(y["a"][ue, ref]) ** 2)
-        same &= np.abs(power_db[:, None] - ref_db[None]) <= power_tol_db
+        tol_db = np.where(diffracts[ue, mine], max(power_tol_db, WEDGE_COPY_POWER_TOL_DB), power_tol_db)
+        same &= np.abs(power_db[:, None] - ref_db[None]) <= tol_db[:, None]
         found.append(same.any(axis=1))
     return found
 
 
-# "The same path" as for duplicates (ckmsim.raytrace.paths: delay 1 ps, directions 0.05 deg), and power to 0.1 dB:
-# two runs of Sionna's own PathSolver on the same seed differ that much. Dr.Jit's multi-threaded kernels do not
-# fix the order of every float operation, and in about 2 of 40 paths per UE here a run keeps the other copy of a
-# diffraction reached through two wedges of one mesh, a few hundredths of a dB apart.
+# "The same path" as for duplicates (ckmsim.raytrace.paths: delay 1 ps, directions 0.05 deg), and power to 0.1 dB
+# (a diffraction: to WEDGE_COPY_POWER_TOL_DB): two runs of Sionna's own PathSolver on the same seed differ that
+# much. Dr.Jit's multi-threaded kernels do not fix the order of every float operation, and in about 2 of 40 paths
+# per UE here a run keeps the other copy of a diffraction reached through two wedges of one mesh.
 SAME_RUN = {"delay_tol_s": 1e-12, "angle_tol_deg": 0.05, "power_tol_db": 0.1}
 
 
@@ -247,17 +261,21 @@ def test_pooled_without_cells_falls_back_to_standard(canyon, canyon_standard):
 @pytest.mark.raytrace
 def test_pooled_paths_are_paths_the_standard_solver_finds_at_high_rays(canyon):
     """Each path pooling gives a cell from its neighbours' chains is one of the cell's own paths: the standard
-    solver with 10x the rays finds it, with the same delay (2 ps), directions (0.05 deg) and power (0.1 dB)."""
+    solver with 10x the rays (three seeds) finds it, with the same delay (2 ps), directions (0.05 deg) and power
+    (0.1 dB; a diffraction to WEDGE_COPY_POWER_TOL_DB)."""
     scene, positions, cells = canyon
     stats = {}
     pooled = trace_pooled(scene, positions, cells, replace(CANYON, path_solver="pooled", pool_stride=3,
                                                            pool_radius=2), progress=False, stats=stats)
     assert stats["num_probes"] < len(positions) / 3 and stats["num_pairs"] > stats["num_candidates"]
-    dense = trace_paths(scene, positions, replace(CANYON, path_solver="standard", path_samples=10**5),
-                        progress=False)
-    # A diffraction at one edge point reached through two wedges of the same mesh differs in power by a few
-    # hundredths of a dB (see ckmsim.raytrace.paths); which wedge a run records depends on its rays.
-    found = _found_in(pooled, dense, delay_tol_s=2e-12, angle_tol_deg=0.05, power_tol_db=0.1)
+    # One run of 1e5 rays is not complete either: seeds 43-49 each miss 16-34 of the 1,322 pooled paths here
+    # (weak diffraction-reflections near -169 dB), seeds 42 and 44 none, any two of them together none.
+    found = None
+    for seed in (42, 43, 44):
+        dense = trace_paths(scene, positions, replace(CANYON, path_solver="standard", path_samples=10**5, seed=seed),
+                            progress=False)
+        in_run = _found_in(pooled, dense, delay_tol_s=2e-12, angle_tol_deg=0.05, power_tol_db=0.1)
+        found = in_run if found is None else [f | g for f, g in zip(found, in_run)]
     assert sum(len(f) for f in found) > 3 * len(positions)
     assert all(f.all() for f in found)
 
