@@ -71,6 +71,23 @@ def test_input_layout_and_preconvolution_on_hand_made_8x8():
     np.testing.assert_array_equal(radio[..., 1], (~building).astype(np.float32))
 
 
+def test_nearest_order_puts_the_known_aps_by_distance_from_the_target():
+    """known_order="nearest": channel n holds the n-th nearest known AP (hand-made distances 5, 1, 3 cells;
+    two APs at one distance keep the given order); "given" keeps the caller's order; a bad order is named."""
+    building = np.zeros((8, 8), bool)
+    gain_db = np.stack([np.full((8, 8), g) for g in (-70.0, -45.0, -95.0, -60.0)])  # pixels 0.5, 0.75, 0.25, 0.6
+    known_cells = np.array([[0, 5], [0, 1], [3, 0], [0, 3]])                       # 5, 1, 3, 3 cells from (0, 0)
+    nearest = CrossApEncoding(num_known_aps=4, weight=0.0, gain_range_db=RANGE_DB, known_order="nearest")
+    given = CrossApEncoding(num_known_aps=4, weight=0.0, gain_range_db=RANGE_DB)
+    x_nearest = nearest.encode((0, 0), building, gain_db, known_cells)
+    x_given = given.encode((0, 0), building, gain_db, known_cells)
+    np.testing.assert_allclose(x_nearest[0, 0, 1:], [0.75, 0.25, 0.6, 0.5], atol=1e-6)
+    np.testing.assert_allclose(x_given[0, 0, 1:], [0.5, 0.75, 0.25, 0.6], atol=1e-6)
+    assert CrossApEncoding.from_dict(nearest.to_dict()) == nearest
+    with pytest.raises(CkmsimError, match="known_order"):
+        CrossApEncoding(known_order="random")
+
+
 def test_input_corner_preconvolution_and_bad_inputs():
     encoding = CrossApEncoding(num_known_aps=1, gain_range_db=RANGE_DB)
     building = np.zeros((8, 8), bool)

@@ -65,6 +65,8 @@ BLOCKAGE_SCALE_M = 20.0
 #: Cells the training loss runs over: all, the open (non-building) ones, or the open ones a ray reached
 #: (true gain above the low end of the range: the RadioMapSolver floor sits below it).
 LOSS_CELLS = ("all", "open", "reached")
+#: Orders of the known APs' channels (:class:`CrossApEncoding`).
+KNOWN_ORDERS = ("given", "nearest")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -211,6 +213,12 @@ class CrossApEncoding:
         Carrier of the free-space channels [Hz]; required with ``physics``.
     beta_per_m : float
         :math:`\beta` of eq. (7) for the distance-weighted channels [1/m] (the paper's 0.1).
+    known_order : "given" | "nearest"
+        Order of the known APs' channels. ``"given"`` (the paper: it is silent, and its APs' channels carry
+        no fixed meaning either, RadioMapSeer's 80 sites differing per map) keeps the caller's order, which
+        training draws at random. ``"nearest"`` (issue 14) sorts them by distance from the target's cell,
+        nearest first, ties by the given order: channel 1 is then always the map most like the target's, a
+        meaning each convolution can learn instead of having to treat every channel alike.
     """
 
     inputs: str = "cross_ap"
@@ -220,6 +228,7 @@ class CrossApEncoding:
     physics: bool = False
     frequency_hz: float | None = None
     beta_per_m: float = PAPER_BETA_PER_M
+    known_order: str = "given"
 
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:
@@ -247,6 +256,9 @@ class CrossApEncoding:
             raise CkmsimError(f"beta_per_m (eq. (7)) must be a finite number >= 0. Received: beta_per_m={self.beta_per_m!r}")
         if self.frequency_hz is not None:
             object.__setattr__(self, "frequency_hz", float(self.frequency_hz))
+        if self.known_order not in KNOWN_ORDERS:
+            raise CkmsimError(f"known_order must be one of {list(KNOWN_ORDERS)}. "
+                              f"Received: known_order={self.known_order!r}")
 
     @property
     def num_input_channels(self) -> int:
@@ -319,6 +331,12 @@ class CrossApEncoding:
         if not 1 <= num_known <= self.num_known_aps or known_cells.shape[0] != num_known:
             raise CkmsimError(f"Between 1 and num_known_aps={self.num_known_aps} known APs, one cell each, are "
                               f"needed. Received: {num_known} map(s), {known_cells.shape[0]} cell(s)")
+        if self.known_order == "nearest":
+            # stable: APs at one distance keep the caller's order
+            order = np.argsort(np.hypot(*(known_cells - np.asarray(target_cell)).T), kind="stable")
+            known_gain_db, known_cells = known_gain_db[order], known_cells[order]
+            if known_positions_m is not None:
+                known_positions_m = np.asarray(known_positions_m)[order]
         channels = np.zeros(building.shape + (self.num_input_channels,), dtype=np.float32)
         channels[..., 0] = target
         # eq. (4) for all K maps at once (ap_feature_map, vectorised): (1 - w) G_n + w at the AP's cell
