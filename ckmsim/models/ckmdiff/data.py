@@ -1,0 +1,200 @@
+r"""CKMDiff's tensors: the truth as gain pixels, the degraded observation as its 3-channel condition image
+(Sec. IV-E, "environment-aware feature emphasis"), and Alg. 1's stream of examples with a random degradation
+per example.
+
+The condition image ``[H, W, 3]`` (:meth:`CKMDiffEncoding.condition`):
+
+- channel 0, the observed gain as pixels on the full grid. The paper feeds the low-resolution or masked
+  image itself; a Swin encoder with patch embedding needs the full grid, so ckmsim places the observation on it
+  with a classical fill (``fill``): ``"baseline"`` (default) uses ckmsim's own best interpolator for the
+  observation's sampling -- :class:`~ckmsim.baselines.interpolation.Bicubic` for a down-sampled lattice,
+  :class:`~ckmsim.baselines.interpolation.KNN` otherwise -- so the network starts from what interpolation
+  already knows and spends its capacity on what it does not; ``"zeros"`` leaves unobserved cells at 0 (the
+  paper's masked image). With no observed cell (generation, ``A = 0``) the channel is 0.
+- channel 1, the building image: 1 on building cells, 0 elsewhere, from the observation's building prior.
+  The paper derives it from the image's black pixels ("preserving the black regions in the channel
+  knowledge data"); a ckmsim observation carries the full building map as a prior, which every classical
+  baseline of the same study uses too (an interpolator leaves building cells out), so CKMDiff takes it
+  from there.
+- channel 2, the building edges: Canny's detector (scikit-image, ``sigma = 1``) on channel 1.
+
+Gains become pixels over ``gain_range_db`` (buildings 0, as CKMImageNet's black); the paper's datasets use
+``CKMIMAGENET_GAIN_RANGE_DB`` and ``RADIOMAPSEER_GAIN_RANGE_DB`` (:mod:`ckmsim.maps.pixels`, eqs. (27)-(28)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import xarray as xr
+
+from ckmsim.baselines.interpolation import KNN, Bicubic
+from ckmsim.data.store import DatasetStore
+from ckmsim.errors import CkmsimError
+from ckmsim.maps.degrade import Degradation, Observation
+from ckmsim.maps.pixels import gain_db_to_pixel, pixel_to_gain_db
+
+#: How the condition's gain channel covers unobserved cells.
+FILLS = ("baseline", "zeros")
+#: ckmsim's 28 GHz gain-only tiles (64 m, APs at 10 m): strongest cells near -78 dB, deep shadow to the floor.
+DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
+#: Channels of the condition image.
+NUM_CONDITION_CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class CKMDiffEncoding:
+    """How CKMs and observations become CKMDiff's pixels and back (see the module docstring)."""
+
+    gain_range_db: tuple[float, float] = DEFAULT_GAIN_RANGE_DB
+    fill: str = "baseline"
+    canny_sigma: float = 1.0
+
+    def __post_init__(self):
+        low, high = (float(v) for v in self.gain_range_db)
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise CkmsimError(f"gain_range_db must be (low, high) in dB with low < high. "
+                              f"Received: gain_range_db={self.gain_range_db!r}")
+        object.__setattr__(self, "gain_range_db", (low, high))
+        if self.fill not in FILLS:
+            raise CkmsimError(f"fill must be one of {list(FILLS)}. Received: fill={self.fill!r}")
+        if not (isinstance(self.canny_sigma, (int, float)) and self.canny_sigma > 0):
+            raise CkmsimError(f"canny_sigma must be a positive number. Received: canny_sigma={self.canny_sigma!r}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CKMDiffEncoding":
+        keys = sorted(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise CkmsimError(f"Unknown CKMDiff encoding key(s) {unknown}; expected a subset of {keys}")
+        values = dict(values)
+        if "gain_range_db" in values:
+            values["gain_range_db"] = tuple(values["gain_range_db"])
+        return cls(**values)
+
+    # ------------------------------------------------------------------------------------------ pixels
+    def pixels(self, gain_db: np.ndarray, building: np.ndarray | None = None) -> np.ndarray:
+        """Gain [dB] -> pixels in [0, 1] (NaN and buildings 0, gains outside the range clipped). float32."""
+        return gain_db_to_pixel(gain_db, building, self.gain_range_db).astype(np.float32)
+
+    def gain_db(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels -> gain [dB] (clipped to [0, 1] first: a decoder may overshoot). float64."""
+        return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
+
+    def target(self, truth: xr.Dataset) -> np.ndarray:
+        """The truth's gain as ``[H, W, 1]`` pixels."""
+        return self.pixels(truth["gain_db"].values, truth["building"].values)[..., None]
+
+    # ------------------------------------------------------------------------------------------ condition
+    def condition(self, observation: Observation) -> np.ndarray:
+        """The 3-channel condition image ``[H, W, 3]`` float32 of an observation (module docstring)."""
+        from skimage.feature import canny
+
+        shape = observation.grid.shape
+        observed = np.asarray(observation.observed, dtype=bool)
+        image = np.zeros(shape + (NUM_CONDITION_CHANNELS,), dtype=np.float32)
+        if not observed.any():
+            return image
+        image[..., 0] = self._filled_gain_pixels(observation)
+        buildings = np.asarray(observation.building, dtype=np.float32)
+        image[..., 1] = buildings
+        image[..., 2] = canny(buildings.astype(np.float64), sigma=float(self.canny_sigma))
+        return image
+
+    def _filled_gain_pixels(self, observation: Observation) -> np.ndarray:
+        gain_db = observation.values["gain_db"].values
+        if self.fill == "zeros":
+            return self.pixels(np.where(observation.observed, gain_db, np.nan))
+        method = Bicubic() if observation.factor is not None else KNN()
+        filled = method.predict(observation)["gain_db"].values
+        return self.pixels(filled, observation.building)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Examples (Alg. 1, line 5)
+# ----------------------------------------------------------------------------------------------------------
+
+def dihedral_ckm(truth: xr.Dataset, k: int) -> xr.Dataset:
+    """One of the 8 symmetries of a square CKM's maps (``k % 4`` quarter turns, then a flip if ``k >= 4``),
+    on the same grid: another plausible map for the same degradations."""
+    out = truth.copy()
+    for name, var in truth.data_vars.items():
+        if var.dims[:2] == ("y", "x"):
+            values = np.rot90(var.values, k % 4, axes=(0, 1))
+            out[name] = var.copy(data=np.ascontiguousarray(values[:, ::-1] if k >= 4 else values))
+    return out
+
+
+def load_truths(store: DatasetStore, split: str | None) -> list[xr.Dataset]:
+    """Every gain CKM of ``split`` (gain and building layers), loaded once."""
+    indices = store.indices(split)
+    if len(indices) == 0:
+        raise CkmsimError(f"Dataset '{store.path}' has no sample in split {split!r}")
+    return [store.ckm(int(i))[["gain_db", "building"]] for i in indices]
+
+
+def example(truth: xr.Dataset, degradation: Degradation | None, encoding: CKMDiffEncoding,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(x [H, W, 1], cond [H, W, 3])`` for one truth and one degradation (None: generation, ``A = 0``)."""
+    x = encoding.target(truth)
+    if degradation is None:
+        return x, np.zeros(x.shape[:2] + (NUM_CONDITION_CHANNELS,), dtype=np.float32)
+    return x, encoding.condition(degradation(truth, seed=rng))
+
+
+def example_generator(truths: list[xr.Dataset], degradations: list[Degradation | None],
+                      encoding: CKMDiffEncoding, seed: int = 0, augment: bool = False, epochs: int | None = 1,
+                      shuffle: bool = True):
+    """Every truth once per epoch with a degradation drawn from ``degradations`` (Alg. 1: "A is a random
+    degradation matrix"); example ``i`` of epoch ``e`` draws from ``default_rng([seed, e, i])``."""
+    if not degradations:
+        raise CkmsimError("At least one degradation (or None for generation) is needed")
+    epoch = 0
+    while epochs is None or epoch < epochs:
+        order = np.random.default_rng([seed, epoch]).permutation(len(truths)) if shuffle else range(len(truths))
+        for i in order:
+            rng = np.random.default_rng([seed, epoch, int(i)])
+            truth = truths[int(i)]
+            if augment and truth.sizes["y"] == truth.sizes["x"]:
+                truth = dihedral_ckm(truth, int(rng.integers(8)))
+            degradation = degradations[int(rng.integers(len(degradations)))]
+            yield example(truth, degradation, encoding, rng)
+        epoch += 1
+
+
+def diffusion_dataset(truths, degradations, encoding: CKMDiffEncoding, batch_size: int, seed: int = 0,
+                      augment: bool = False, epochs: int | None = None, shuffle: bool = True):
+    """``tf.data`` of ``({"x": [B, H, W, 1], "cond": [B, H, W, 3]}, zeros [B])`` for :class:`LatentDiffusion`."""
+    import tensorflow as tf
+
+    shape = (truths[0].sizes["y"], truths[0].sizes["x"])
+    signature = (tf.TensorSpec(shape + (1,), tf.float32), tf.TensorSpec(shape + (NUM_CONDITION_CHANNELS,), tf.float32))
+    data = tf.data.Dataset.from_generator(
+        lambda: example_generator(truths, degradations, encoding, seed, augment, epochs, shuffle),
+        output_signature=signature)
+    data = data.map(lambda x, c: ({"x": x, "cond": c}, tf.zeros(())))
+    data = data.batch(int(batch_size))
+    if epochs is not None:
+        data = data.apply(tf.data.experimental.assert_cardinality(-(-epochs * len(truths) // int(batch_size))))
+    return data.prefetch(2)
+
+
+def vae_dataset(truths, encoding: CKMDiffEncoding, batch_size: int, seed: int = 0, augment: bool = False,
+                epochs: int | None = None, shuffle: bool = True):
+    """``tf.data`` of ``(x, x)`` pixel batches ``[B, H, W, 1]`` for the VAE."""
+    import tensorflow as tf
+
+    def gen():
+        for x, _ in example_generator(truths, [None], encoding, seed, augment, epochs, shuffle):
+            yield x
+
+    shape = (truths[0].sizes["y"], truths[0].sizes["x"], 1)
+    data = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec(shape, tf.float32))
+    data = data.map(lambda x: (x, x)).batch(int(batch_size))
+    if epochs is not None:
+        data = data.apply(tf.data.experimental.assert_cardinality(-(-epochs * len(truths) // int(batch_size))))
+    return data.prefetch(2)
