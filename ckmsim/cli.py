@@ -365,6 +365,19 @@ def train_crossap_command(
     train_crossap(config, dataset=dataset, out=out, seed=seed)
 
 
+@train_app.command("ckmdiff")
+def train_ckmdiff_command(
+    config: str = typer.Argument(..., help="Training TOML (see experiments/ckmdiff/)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset store with gain maps (overrides the config's)."),
+    out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
+):
+    """Train CKMDiff (the VAE, then the conditional decoupled diffusion model) on a ckmsim dataset."""
+    from ckmsim.models.ckmdiff.train import train_ckmdiff
+
+    train_ckmdiff(config, dataset=dataset, out=out, seed=seed)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

@@ -158,6 +158,26 @@ def test_condition_image_channels():
         CKMDiffEncoding(fill="nearest")
 
 
+def test_knn_fill_equals_the_knn_baseline_where_the_neighbours_are_not_tied(rng):
+    """The brute-force fill against ckmsim's KNN (a cKDTree search), on every cell whose 4th and 5th nearest
+    observed cells are at different distances (elsewhere either tied cell is a 4th neighbour)."""
+    from ckmsim.baselines.interpolation import KNN
+    from ckmsim.models.ckmdiff.data import knn_fill
+
+    truth = _truth(16, seed=3)
+    observation = Degradation([BoxMask(6), GaussianNoise(std_db=3.0)])(truth, seed=2)
+    gain_db = observation.values["gain_db"].values
+    valid = np.isfinite(gain_db) & observation.observed
+    ours = knn_fill(gain_db, valid)
+    theirs = KNN(k=4).predict(observation)["gain_db"].values
+    cells = np.indices(valid.shape).reshape(2, -1).T
+    d = np.sort(np.linalg.norm(cells[:, None] - cells[valid.ravel()][None], axis=-1), axis=1)
+    untied = (d[:, 4] - d[:, 3] > 1e-9).reshape(valid.shape) & ~truth["building"].values
+    assert untied.sum() > 50
+    np.testing.assert_allclose(ours[untied], theirs[untied], atol=1e-9)
+    np.testing.assert_array_equal(ours[valid], gain_db[valid])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Networks
 # ----------------------------------------------------------------------------------------------------------

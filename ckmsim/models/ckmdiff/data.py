@@ -8,7 +8,7 @@ The condition image ``[H, W, 3]`` (:meth:`CKMDiffEncoding.condition`):
   image itself; a Swin encoder with patch embedding needs the full grid, so ckmsim places the observation on it
   with a classical fill (``fill``): ``"baseline"`` (default) uses ckmsim's own best interpolator for the
   observation's sampling -- :class:`~ckmsim.baselines.interpolation.Bicubic` for a down-sampled lattice,
-  :class:`~ckmsim.baselines.interpolation.KNN` otherwise -- so the network starts from what interpolation
+  :class:`~ckmsim.baselines.interpolation.KNN`'s estimate otherwise (:func:`knn_fill`) -- so the network starts from what interpolation
   already knows and spends its capacity on what it does not; ``"zeros"`` leaves unobserved cells at 0 (the
   paper's masked image). With no observed cell (generation, ``A = 0``) the channel is 0.
 - channel 1, the building image: 1 on building cells, 0 elsewhere, from the observation's building prior.
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import xarray as xr
 
-from ckmsim.baselines.interpolation import KNN, Bicubic
+from ckmsim.baselines.interpolation import Bicubic
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation, Observation
@@ -41,6 +41,8 @@ FILLS = ("baseline", "zeros")
 DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
 #: Channels of the condition image.
 NUM_CONDITION_CHANNELS = 3
+#: Neighbours of the KNN fill (ckmsim's KNN default).
+KNN_NEIGHBOURS = 4
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,38 @@ class CKMDiffEncoding:
         gain_db = observation.values["gain_db"].values
         if self.fill == "zeros":
             return self.pixels(np.where(observation.observed, gain_db, np.nan))
-        method = Bicubic() if observation.factor is not None else KNN()
-        filled = method.predict(observation)["gain_db"].values
+        if observation.factor is not None:
+            filled = Bicubic().predict(observation)["gain_db"].values
+        else:
+            filled = knn_fill(gain_db, np.isfinite(gain_db) & observation.observed)
         return self.pixels(filled, observation.building)
+
+
+def knn_fill(values: np.ndarray, valid: np.ndarray, k: int = KNN_NEIGHBOURS) -> np.ndarray:
+    """:class:`~ckmsim.baselines.interpolation.KNN`'s estimate (inverse-distance mean of the ``k`` nearest
+    valid cells, a valid cell keeps its value) by brute force: ``[num_y, num_x] -> [num_y, num_x]``.
+
+    KNN itself searches a SciPy ``cKDTree``, whose build recursed without end (SIGSEGV) when called from the
+    threads that feed ``tf.data`` (TensorFlow 2.19; the same points build fine in the main thread); a map of
+    a few thousand cells needs no tree. Among cells tied at the k-th distance the choice may differ from
+    KNN's (equal weights, so only the tied values' mean can differ)."""
+    cells = np.indices(values.shape).reshape(2, -1).T.astype(np.float64)
+    points = cells[valid.ravel()]
+    samples = values[valid]
+    k = min(k, len(points))
+    # [num_cells, num_points] distances; cells are few (32 x 32 .. 256 x 256 -> chunked)
+    out = np.empty(len(cells))
+    for start in range(0, len(cells), 4096):
+        d = np.linalg.norm(cells[start:start + 4096, None, :] - points[None], axis=-1)
+        nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
+        dist = np.take_along_axis(d, nearest, axis=1)
+        with np.errstate(divide="ignore"):
+            w = 1.0 / dist
+        exact = dist == 0.0
+        w[exact.any(axis=1)] = 0.0
+        w[exact] = 1.0
+        out[start:start + len(d)] = (w * samples[nearest]).sum(axis=1) / w.sum(axis=1)
+    return out.reshape(values.shape)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -173,13 +204,22 @@ def diffusion_dataset(truths, degradations, encoding: CKMDiffEncoding, batch_siz
 
     shape = (truths[0].sizes["y"], truths[0].sizes["x"])
     signature = (tf.TensorSpec(shape + (1,), tf.float32), tf.TensorSpec(shape + (NUM_CONDITION_CHANNELS,), tf.float32))
-    data = tf.data.Dataset.from_generator(
-        lambda: example_generator(truths, degradations, encoding, seed, augment, epochs, shuffle),
-        output_signature=signature)
+    data = _endless(tf, lambda: example_generator(truths, degradations, encoding, seed, augment, None, shuffle),
+                    signature, epochs, len(truths))
     data = data.map(lambda x, c: ({"x": x, "cond": c}, tf.zeros(())))
+    return _batched(tf, data, batch_size, epochs, len(truths))
+
+
+def _endless(tf, make_generator, signature, epochs: int | None, num_truths: int):
+    """A ``from_generator`` dataset over an endless generator, cut to ``epochs`` passes with ``take``."""
+    data = tf.data.Dataset.from_generator(make_generator, output_signature=signature)
+    return data if epochs is None else data.take(int(epochs) * num_truths)
+
+
+def _batched(tf, data, batch_size: int, epochs: int | None, num_truths: int):
     data = data.batch(int(batch_size))
     if epochs is not None:
-        data = data.apply(tf.data.experimental.assert_cardinality(-(-epochs * len(truths) // int(batch_size))))
+        data = data.apply(tf.data.experimental.assert_cardinality(-(-epochs * num_truths // int(batch_size))))
     return data.prefetch(2)
 
 
@@ -189,12 +229,9 @@ def vae_dataset(truths, encoding: CKMDiffEncoding, batch_size: int, seed: int = 
     import tensorflow as tf
 
     def gen():
-        for x, _ in example_generator(truths, [None], encoding, seed, augment, epochs, shuffle):
+        for x, _ in example_generator(truths, [None], encoding, seed, augment, None, shuffle):
             yield x
 
     shape = (truths[0].sizes["y"], truths[0].sizes["x"], 1)
-    data = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec(shape, tf.float32))
-    data = data.map(lambda x: (x, x)).batch(int(batch_size))
-    if epochs is not None:
-        data = data.apply(tf.data.experimental.assert_cardinality(-(-epochs * len(truths) // int(batch_size))))
-    return data.prefetch(2)
+    data = _endless(tf, gen, tf.TensorSpec(shape, tf.float32), epochs, len(truths))
+    return _batched(tf, data.map(lambda x: (x, x)), batch_size, epochs, len(truths))

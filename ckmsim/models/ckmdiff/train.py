@@ -184,6 +184,20 @@ def latent_scale(vae, data, max_batches: int = 64) -> float:
     return 1.0 / std
 
 
+def _epoch_logger(stage: str, epochs: int, log):
+    """A callback printing one line per finished epoch (a long run shows its progress)."""
+    import keras
+
+    started = time.perf_counter()
+
+    def on_epoch_end(epoch, logs):
+        logs = logs or {}
+        log(f"  {stage} epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.5f}, val_loss "
+            f"{logs.get('val_loss', float('nan')):.5f} ({time.perf_counter() - started:.0f} s)")
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
 def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print) -> Path:
     """:func:`train_ckmdiff` for a config already in memory."""
     import keras
@@ -217,7 +231,8 @@ def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print
     vae_result = train(vae, vae_dataset(train_truths, config.encoding, config.vae_batch_size, seed, config.augment),
                        (vae_dataset(val_truths, config.encoding, config.vae_batch_size, epochs=1, shuffle=False)
                         if val_truths else None), out / "vae", vae_settings, loss="mse",
-                       run_config={"vae": config.vae, "dataset": config.dataset}, verbose=verbose)
+                       run_config={"vae": config.vae, "dataset": config.dataset}, verbose=verbose,
+                       extra_callbacks=[_epoch_logger("VAE", vae_settings.epochs, log)])
     vae = keras.saving.load_model(vae_result.best_model, compile=False)
     scale = latent_scale(vae, vae_dataset(train_truths, config.encoding, config.vae_batch_size, epochs=1,
                                           shuffle=False))
@@ -244,7 +259,8 @@ def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print
                                             config.batch_size, seed, config.augment),
                    (diffusion_dataset(val_truths, list(config.degradations), config.encoding, config.batch_size,
                                       seed=10_000 + int(seed), epochs=1, shuffle=False) if val_truths else None),
-                   out / "ddm", settings, loss=per_example_loss, run_config=record, verbose=verbose)
+                   out / "ddm", settings, loss=per_example_loss, run_config=record, verbose=verbose,
+                   extra_callbacks=[_epoch_logger("diffusion", settings.epochs, log)])
     if result.history:
         last = result.history[-1]
         log(f"  diffusion done: loss {last.get('loss', float('nan')):.4f}, val_loss "
