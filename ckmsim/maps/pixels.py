@@ -222,3 +222,45 @@ def uint8_to_pixel(gray: np.ndarray) -> np.ndarray:
             raise CkmsimError(f"uint8_to_pixel needs 8-bit gray levels (integers 0..255). "
                               f"Received: gray.dtype={gray.dtype}")
     return gray.astype(np.float64) / _UINT8_MAX
+
+
+class GainRangeCoding:
+    """What the networks' encodings (frozen dataclasses with a ``gain_range_db`` field) share: the checked
+    range, gain [dB] <-> pixels over it, and a dict form. Subclasses name themselves in ``CODING_LABEL`` and
+    call :meth:`_check_gain_range` from ``__post_init__``."""
+
+    CODING_LABEL = "encoding"
+
+    def _check_gain_range(self) -> None:
+        low, high = (float(v) for v in self.gain_range_db)
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise CkmsimError(f"gain_range_db must be (low, high) with low < high. "
+                              f"Received: gain_range_db={self.gain_range_db!r}")
+        object.__setattr__(self, "gain_range_db", (low, high))
+
+    def gain_pixels(self, gain_db: np.ndarray, building: np.ndarray | None = None) -> np.ndarray:
+        """Gain [dB] -> pixels in [0, 1] over ``gain_range_db`` (NaN and buildings -> 0, gains outside the
+        range clipped). ``[...]`` float32."""
+        return gain_db_to_pixel(gain_db, building, self.gain_range_db).astype(np.float32)
+
+    def gain_db(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels -> gain [dB], clipped to ``gain_range_db`` (a network may overshoot [0, 1]). float64."""
+        return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        from dataclasses import fields
+
+        keys = sorted(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise CkmsimError(f"Unknown {cls.CODING_LABEL} key(s) {unknown}; expected a subset of {keys}")
+        values = dict(values)
+        if "gain_range_db" in values:
+            values["gain_range_db"] = tuple(values["gain_range_db"])
+        return cls(**values)

@@ -140,7 +140,7 @@ def test_condition_image_channels():
     np.testing.assert_array_equal(image[..., 1], building.astype(np.float32))
     # the fill passes through the observed lattice cells (bicubic interpolates its samples)
     observed = observation.observed
-    expected = encoding.pixels(truth["gain_db"].values, building)
+    expected = encoding.gain_pixels(truth["gain_db"].values, building)
     np.testing.assert_allclose(image[..., 0][observed], expected[observed], atol=1e-5)
     # Canny edges lie on the building block's border (within a cell), nowhere else
     edges = image[..., 2].astype(bool)

@@ -24,7 +24,7 @@ Gains become pixels over ``gain_range_db`` (buildings 0, as CKMImageNet's black)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -33,7 +33,7 @@ from ckmsim.baselines.interpolation import Bicubic
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation, Observation
-from ckmsim.maps.pixels import gain_db_to_pixel, pixel_to_gain_db
+from ckmsim.maps.pixels import GainRangeCoding
 
 #: How the condition's gain channel covers unobserved cells.
 FILLS = ("baseline", "zeros")
@@ -46,50 +46,25 @@ KNN_NEIGHBOURS = 4
 
 
 @dataclass(frozen=True)
-class CKMDiffEncoding:
+class CKMDiffEncoding(GainRangeCoding):
     """How CKMs and observations become CKMDiff's pixels and back (see the module docstring)."""
 
     gain_range_db: tuple[float, float] = DEFAULT_GAIN_RANGE_DB
     fill: str = "baseline"
     canny_sigma: float = 1.0
 
+    CODING_LABEL = "CKMDiff encoding"
+
     def __post_init__(self):
-        low, high = (float(v) for v in self.gain_range_db)
-        if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise CkmsimError(f"gain_range_db must be (low, high) in dB with low < high. "
-                              f"Received: gain_range_db={self.gain_range_db!r}")
-        object.__setattr__(self, "gain_range_db", (low, high))
+        self._check_gain_range()
         if self.fill not in FILLS:
             raise CkmsimError(f"fill must be one of {list(FILLS)}. Received: fill={self.fill!r}")
         if not (isinstance(self.canny_sigma, (int, float)) and self.canny_sigma > 0):
             raise CkmsimError(f"canny_sigma must be a positive number. Received: canny_sigma={self.canny_sigma!r}")
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CKMDiffEncoding":
-        keys = sorted(f.name for f in fields(cls))
-        unknown = sorted(set(values) - set(keys))
-        if unknown:
-            raise CkmsimError(f"Unknown CKMDiff encoding key(s) {unknown}; expected a subset of {keys}")
-        values = dict(values)
-        if "gain_range_db" in values:
-            values["gain_range_db"] = tuple(values["gain_range_db"])
-        return cls(**values)
-
-    # ------------------------------------------------------------------------------------------ pixels
-    def pixels(self, gain_db: np.ndarray, building: np.ndarray | None = None) -> np.ndarray:
-        """Gain [dB] -> pixels in [0, 1] (NaN and buildings 0, gains outside the range clipped). float32."""
-        return gain_db_to_pixel(gain_db, building, self.gain_range_db).astype(np.float32)
-
-    def gain_db(self, pixels: np.ndarray) -> np.ndarray:
-        """Pixels -> gain [dB] (clipped to [0, 1] first: a decoder may overshoot). float64."""
-        return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
-
     def target(self, truth: xr.Dataset) -> np.ndarray:
         """The truth's gain as ``[H, W, 1]`` pixels."""
-        return self.pixels(truth["gain_db"].values, truth["building"].values)[..., None]
+        return self.gain_pixels(truth["gain_db"].values, truth["building"].values)[..., None]
 
     # ------------------------------------------------------------------------------------------ condition
     def condition(self, observation: Observation) -> np.ndarray:
@@ -110,12 +85,12 @@ class CKMDiffEncoding:
     def _filled_gain_pixels(self, observation: Observation) -> np.ndarray:
         gain_db = observation.values["gain_db"].values
         if self.fill == "zeros":
-            return self.pixels(np.where(observation.observed, gain_db, np.nan))
+            return self.gain_pixels(np.where(observation.observed, gain_db, np.nan))
         if observation.factor is not None:
             filled = Bicubic().predict(observation)["gain_db"].values
         else:
             filled = knn_fill(gain_db, np.isfinite(gain_db) & observation.observed)
-        return self.pixels(filled, observation.building)
+        return self.gain_pixels(filled, observation.building)
 
 
 def knn_fill(values: np.ndarray, valid: np.ndarray, k: int = KNN_NEIGHBOURS) -> np.ndarray:

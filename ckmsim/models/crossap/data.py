@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ import numpy as np
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.grid import Grid
-from ckmsim.maps.pixels import gain_db_to_pixel, pixel_to_gain_db
+from ckmsim.maps.pixels import GainRangeCoding
 from ckmsim.maps.priors import (ap_location_map, building_map, cell_of_position,
                                 preconvolved_location_map)
 from ckmsim.models.crossap.physics import PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, physics_maps
@@ -192,7 +192,7 @@ class AreaCache:
 # ----------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CrossApEncoding:
+class CrossApEncoding(GainRangeCoding):
     r"""How maps become network pixels and inputs, and back.
 
     Parameters
@@ -230,6 +230,8 @@ class CrossApEncoding:
     beta_per_m: float = PAPER_BETA_PER_M
     known_order: str = "given"
 
+    CODING_LABEL = "cross-AP encoding"
+
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:
             raise CkmsimError(f"inputs must be one of {list(INPUT_KINDS)}. Received: inputs={self.inputs!r}")
@@ -238,11 +240,7 @@ class CrossApEncoding:
                               f"Received: num_known_aps={self.num_known_aps!r}")
         if not (is_finite_number(self.weight) and 0.0 <= self.weight <= 1.0):
             raise CkmsimError(f"weight (omega of eq. (4)) must lie in [0, 1]. Received: weight={self.weight!r}")
-        low, high = (float(v) for v in self.gain_range_db)
-        if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise CkmsimError(f"gain_range_db must be (low, high) with low < high. "
-                              f"Received: gain_range_db={self.gain_range_db!r}")
-        object.__setattr__(self, "gain_range_db", (low, high))
+        self._check_gain_range()
         object.__setattr__(self, "num_known_aps", int(self.num_known_aps))
         if not isinstance(self.physics, bool):
             raise CkmsimError(f"physics must be true or false. Received: physics={self.physics!r}")
@@ -272,28 +270,6 @@ class CrossApEncoding:
     def residual_channel(self) -> int | None:
         """Input channel of eq. (7)'s inference, which the network's output is added to (None without physics)."""
         return self.num_known_aps + 1 if self.physics else None
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "gain_range_db": list(self.gain_range_db)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CrossApEncoding":
-        keys = sorted(f.name for f in fields(cls))
-        unknown = sorted(set(values) - set(keys))
-        if unknown:
-            raise CkmsimError(f"Unknown cross-AP encoding key(s) {unknown}; expected a subset of {keys}")
-        values = dict(values)
-        if "gain_range_db" in values:
-            values["gain_range_db"] = tuple(values["gain_range_db"])
-        return cls(**values)
-
-    def gain_pixels(self, gain_db: np.ndarray, building: np.ndarray | None = None) -> np.ndarray:
-        """Gain [dB] -> pixels in [0, 1] over ``gain_range_db`` (NaN and buildings -> 0). ``[...]`` float32."""
-        return gain_db_to_pixel(gain_db, building, self.gain_range_db).astype(np.float32)
-
-    def gain_db(self, pixels: np.ndarray) -> np.ndarray:
-        """Pixels -> gain [dB], clipped to ``gain_range_db`` (the network may overshoot [0, 1]). float64."""
-        return pixel_to_gain_db(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0), self.gain_range_db)
 
     def encode(self, target_cell, building: np.ndarray, known_gain_db: np.ndarray | None = None,
                known_cells: np.ndarray | None = None, grid: Grid | None = None, target_position_m=None,

@@ -1,0 +1,165 @@
+"""CKMDiff study on a held-out city (issue 15): the paper's map metrics (Tables III-VIII: gain MSE, pixel MSE,
+RMSE, NMSE, PSNR, SSIM) for each task and method, plus a link-adaptation rate from each completed map and the
+spread of CKMDiff's samples with its calibration.
+
+For every test map and task the observation is drawn once (seeded) and every method completes the same one.
+Scores are over the open cells the task did not measure (the measured cells of a denoising task are all of
+them: there every cell counts). Methods: CKMDiff at S sampling steps (``--steps``, several allowed) with K
+samples (``--samples``; the prediction is their mean), bicubic (lattice tasks), bilinear (lattice tasks), KNN
+(k = 4) and the observation itself where it covers the cell (denoising).
+
+Rates: gain-only stores have no per-path channel, so the link sees the large-scale channel of the true map:
+a UE at a cell gets ``log2(1 + P/N g_hat 10^(-m/10))`` when it is at most ``log2(1 + P/N g)`` (the true
+gain ``g``), else nothing (outage). Each method's margin ``m`` is the smallest that keeps its outage at 10 %
+on calibration cells (:func:`ckmsim.eval.holdout.spatial_block_split`, a quarter of 4 x 4-cell blocks), and
+rates are over the other cells. Perfect CSI (the true map, margin 0) is the bound.
+
+    python experiments/ckmdiff/run_study.py --run runs/ckmdiff-cpu-s0 --dataset datasets/crossap-dense11 \\
+        --out runs/ckmdiff-study-s0 --maps 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
+
+import numpy as np
+
+from ckmsim.baselines.interpolation import KNN, Bicubic, Bilinear
+from ckmsim.data.store import DatasetStore
+from ckmsim.eval.holdout import measured_cells, spatial_block_split
+from ckmsim.link.budget import LinkBudget
+from ckmsim.maps.degrade import Degradation
+from ckmsim.metrics.map_metrics import mse, nmse, psnr_db, ssim
+from ckmsim.models.ckmdiff.data import load_truths
+from ckmsim.models.ckmdiff.method import CKMDiffMethod
+
+TARGET_OUTAGE = 0.1
+
+
+def link_rates(pred_db, true_db, calibration, test, snr_scale):
+    """Per-cell rates [bit/s/Hz] over ``test`` with the margin calibrated on ``calibration`` (module docstring)."""
+    capacity = np.log2(1.0 + snr_scale * 10 ** (true_db / 10.0))
+    margins = np.arange(0.0, 60.01, 0.5)
+    margin = margins[-1]
+    for m in margins:
+        chosen = np.log2(1.0 + snr_scale * 10 ** ((pred_db[calibration] - m) / 10.0))
+        if np.mean(chosen > capacity[calibration]) <= TARGET_OUTAGE:
+            margin = m
+            break
+    chosen = np.log2(1.0 + snr_scale * 10 ** ((pred_db[test] - margin) / 10.0))
+    return np.where(chosen <= capacity[test], chosen, 0.0), float(margin)
+
+
+def scores(method_db, truth, encoding, cells, calibration, snr_scale):
+    true_db = truth["gain_db"].values
+    building = truth["building"].values
+    pred_px, true_px = encoding.gain_pixels(method_db, building), encoding.gain_pixels(true_db, building)
+    out = {"gain_mse_db2": mse(np.clip(method_db, *encoding.gain_range_db), np.clip(true_db, *encoding.gain_range_db),
+                               cells),
+           "pixel_mse": mse(pred_px, true_px, cells), "nmse": nmse(pred_px, true_px, cells),
+           "psnr_db": psnr_db(pred_px, true_px, cells), "ssim": ssim(pred_px, true_px, cells)}
+    # true gains below the pixel range are the RadioMapSolver floor: clip both ends to the range, as the pixels do
+    clipped_true = np.clip(true_db, *encoding.gain_range_db)
+    rates, margin = link_rates(np.clip(method_db, *encoding.gain_range_db), clipped_true,
+                               calibration & ~building, cells & ~calibration, snr_scale)
+    out.update(mean_rate=float(rates.mean()), outage=float(np.mean(rates == 0.0)), margin_db=margin)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="CKMDiff run folder")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--maps", type=int, default=60, help="test maps (every k-th of the split)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    store = DatasetStore.open(args.dataset)
+    truths = load_truths(store, args.split)
+    pick = np.linspace(0, len(truths) - 1, min(args.maps, len(truths))).round().astype(int)
+    truths = [truths[i] for i in pick]
+    base = CKMDiffMethod.from_run(args.run)
+    encoding = base.encoding_
+    degradations = [Degradation.from_config({"steps": r["steps"]}) for r in base.info_["degradations"]
+                    if "steps" in r]
+    budget = LinkBudget()
+    snr_scale = budget.snr_scale
+    methods = {f"ckmdiff_S{s}": CKMDiffMethod(args.run, num_steps=s, num_samples=args.samples, seed=args.seed).fit()
+               for s in args.steps}
+    classical = {"bicubic": Bicubic(), "bilinear": Bilinear(), "knn": KNN()}
+    records, timing = [], {}
+    started = time.perf_counter()
+    for m_index, truth in enumerate(truths):
+        rows, cols = np.nonzero(~truth["building"].values)
+        split = spatial_block_split(rows, cols, seed=args.seed + m_index)
+        calibration = np.zeros(truth["building"].shape, bool)
+        calibration[rows[split.calibration], cols[split.calibration]] = True
+        for d_index, degradation in enumerate(degradations):
+            observation = degradation(truth, seed=np.random.default_rng([args.seed, m_index, d_index]))
+            measured = measured_cells(observation)
+            open_cells = ~truth["building"].values
+            cells = open_cells & ~measured if (open_cells & ~measured).any() else open_cells
+            record = {"map": int(pick[m_index]), "task": degradation.task, "methods": {}}
+            for name, method in classical.items():
+                if method.unsupported_reason(observation) is None:
+                    record["methods"][name] = scores(method.predict(observation)["gain_db"].values, truth,
+                                                     encoding, cells, calibration, snr_scale)
+            record["methods"]["perfect"] = scores(truth["gain_db"].values, truth, encoding, cells, calibration,
+                                                  snr_scale)
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                samples = method.predict_samples(observation)
+                timing.setdefault(name, []).append((time.perf_counter() - t0) / samples.shape[0])
+                mean_db = samples.mean(axis=0)
+                s = scores(mean_db, truth, encoding, cells, calibration, snr_scale)
+                if samples.shape[0] > 1:
+                    low, high = np.percentile(samples, [10, 90], axis=0)
+                    true_db = np.clip(truth["gain_db"].values, *encoding.gain_range_db)
+                    s["spread_db"] = float(np.mean(samples.std(axis=0)[cells]))
+                    s["coverage_80"] = float(np.mean(((true_db >= low) & (true_db <= high))[cells]))
+                record["methods"][name] = s
+            records.append(record)
+        print(f"map {m_index + 1}/{len(truths)} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    summary = {}
+    for task in sorted({r["task"] for r in records}):
+        table = {}
+        for r in (r for r in records if r["task"] == task):
+            for name, values in r["methods"].items():
+                for key, value in values.items():
+                    table.setdefault(name, {}).setdefault(key, []).append(value)
+        summary[task] = {name: {key: float(np.mean(v)) for key, v in values.items()} for name, values in table.items()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"run": args.run, "dataset": args.dataset, "split": args.split, "num_maps": len(truths),
+              "samples": args.samples, "steps": args.steps, "seed": args.seed, "summary": summary,
+              "seconds_per_sample": {k: float(np.median(v)) for k, v in timing.items()}, "records": records}
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    lines = [f"# CKMDiff study: {len(truths)} maps of split '{args.split}' of {args.dataset}", ""]
+    for task, table in summary.items():
+        lines += [f"## {task}", "", "| method | gain MSE [dB^2] | pixel MSE | NMSE | PSNR [dB] | SSIM | mean rate "
+                  "[bit/s/Hz] | outage | margin [dB] | spread [dB] | truth in 10-90 % |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, s in table.items():
+            lines.append(f"| {name} | {s['gain_mse_db2']:.1f} | {s['pixel_mse']:.4f} | {s['nmse']:.4f} | "
+                         f"{s['psnr_db']:.2f} | {s['ssim']:.3f} | {s['mean_rate']:.3f} | {s['outage']:.3f} | "
+                         f"{s['margin_db']:.1f} | {s.get('spread_db', float('nan')):.1f} | "
+                         f"{s.get('coverage_80', float('nan')):.2f} |")
+        lines.append("")
+    lines.append("Sampling time per map: " + ", ".join(f"{k} {1e3 * v:.0f} ms"
+                                                       for k, v in result["seconds_per_sample"].items()))
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
