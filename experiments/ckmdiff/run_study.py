@@ -43,6 +43,8 @@ TARGET_OUTAGE = 0.1
 
 def link_rates(pred_db, true_db, calibration, test, snr_scale):
     """Per-cell rates [bit/s/Hz] over ``test`` with the margin calibrated on ``calibration`` (module docstring)."""
+    # float64 throughout: a float32 truth against a float64 prediction of the same value would read as outage
+    pred_db, true_db = np.asarray(pred_db, dtype=np.float64), np.asarray(true_db, dtype=np.float64)
     capacity = np.log2(1.0 + snr_scale * 10 ** (true_db / 10.0))
     margins = np.arange(0.0, 60.01, 0.5)
     margin = margins[-1]
