@@ -62,6 +62,16 @@ def test_reverse_step_is_the_bayes_posterior(rng, t, dt):
     assert var == pytest.approx(bayes_var, rel=1e-12)
 
 
+def test_reverse_step_on_fixed_numbers():
+    """Alg. 2, line 7 by hand: t = 0.5, dt = 0.25, z_t = 1, c = -0.4, eps = 0.3, noise 2:
+    mean 1 + 0.1 - 0.25 / sqrt(0.5) * 0.3 = 0.993934, std sqrt(0.25 * 0.25 / 0.5) = 0.353553."""
+    assert diffusion.reverse_step(1.0, 0.5, 0.25, -0.4, 0.3) == pytest.approx(0.9939340, abs=1e-6)
+    assert diffusion.reverse_step(1.0, 0.5, 0.25, -0.4, 0.3, noise=2.0) == pytest.approx(0.9939340 + 0.7071068,
+                                                                                          abs=1e-6)
+    with pytest.raises(CkmsimError, match="dt"):
+        diffusion.reverse_step(1.0, 0.2, 0.25, 0.0, 0.0)
+
+
 def test_one_step_keeps_the_marginal(rng):
     """z_t ~ q(z_t | z0), then one step with the true c, eps and fresh noise: z_s ~ q(z_s | z0) =
     N((1 - s) z0, s) (the bridge is consistent), by Monte Carlo."""
