@@ -33,6 +33,7 @@ import numpy as np
 
 from ckmsim.baselines.interpolation import KNN, Bicubic, Bilinear
 from ckmsim.data.store import DatasetStore
+from ckmsim.errors import CkmsimError
 from ckmsim.eval.holdout import measured_cells, spatial_block_split
 from ckmsim.link.budget import LinkBudget
 from ckmsim.maps.degrade import Degradation
@@ -84,6 +85,15 @@ def risk_aware_rates(pred_db, spread_db, true_db, calibration, test, snr_scale):
     return np.where(rate <= capacity[test], rate, 0.0), a, m0
 
 
+def _ssim_or_nan(pred_px, true_px, cells) -> float:
+    """SSIM over the scored cells; NaN when they all lie within half a window of the map edge (a box in a
+    corner), where SSIM's windows do not fit (left out of the means)."""
+    try:
+        return ssim(pred_px, true_px, cells)
+    except CkmsimError:
+        return float("nan")
+
+
 def scores(method_db, truth, encoding, cells, calibration, snr_scale):
     true_db = truth["gain_db"].values
     building = truth["building"].values
@@ -91,7 +101,7 @@ def scores(method_db, truth, encoding, cells, calibration, snr_scale):
     out = {"gain_mse_db2": mse(np.clip(method_db, *encoding.gain_range_db), np.clip(true_db, *encoding.gain_range_db),
                                cells),
            "pixel_mse": mse(pred_px, true_px, cells), "nmse": nmse(pred_px, true_px, cells),
-           "psnr_db": psnr_db(pred_px, true_px, cells), "ssim": ssim(pred_px, true_px, cells)}
+           "psnr_db": psnr_db(pred_px, true_px, cells), "ssim": _ssim_or_nan(pred_px, true_px, cells)}
     # true gains below the pixel range are the RadioMapSolver floor: clip both ends to the range, as the pixels do
     clipped_true = np.clip(true_db, *encoding.gain_range_db)
     rates, margin = link_rates(np.clip(method_db, *encoding.gain_range_db), clipped_true,
@@ -175,7 +185,7 @@ def main(argv=None) -> None:
             for name, values in r["methods"].items():
                 for key, value in values.items():
                     table.setdefault(name, {}).setdefault(key, []).append(value)
-        summary[task] = {name: {key: float(np.mean(v)) for key, v in values.items()} for name, values in table.items()}
+        summary[task] = {name: {key: float(np.nanmean(v)) for key, v in values.items()} for name, values in table.items()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"run": args.run, "dataset": args.dataset, "split": args.split, "num_maps": len(truths),
