@@ -11,8 +11,8 @@ samples (``--samples``; the prediction is their mean), bicubic (lattice tasks), 
 Rates: gain-only stores have no per-path channel, so the link sees the large-scale channel of the true map:
 a UE at a cell gets ``log2(1 + P/N g_hat 10^(-m/10))`` when it is at most ``log2(1 + P/N g)`` (the true
 gain ``g``), else nothing (outage). Each method's margin ``m`` is the smallest that keeps its outage at 10 %
-on calibration cells (:func:`ckmsim.eval.holdout.spatial_block_split`, a quarter of 4 x 4-cell blocks), and
-rates are over the other cells. Perfect CSI (the true map, margin 0) is the bound. ``ckmdiff_S*_risk`` is the
+on calibration cells (:func:`ckmsim.eval.holdout.spatial_block_split`, a quarter of 4 x 4-cell blocks) among
+the scored (unmeasured) cells, and rates are over the other scored cells. Perfect CSI (the true map, margin 0) is the bound. ``ckmdiff_S*_risk`` is the
 risk-aware variant: the same mean map with a per-cell margin ``m0 + a`` times the spread (std) of the K samples,
 ``m0`` and ``a`` calibrated on the same cells (:func:`risk_aware_rates`); its "margin" column is the mean margin.
 
@@ -85,6 +85,14 @@ def risk_aware_rates(pred_db, spread_db, true_db, calibration, test, snr_scale):
     return np.where(rate <= capacity[test], rate, 0.0), a, m0
 
 
+def _mean_defined(values) -> float:
+    """Mean over the maps where a metric is defined: NMSE is inf where the scored truth pixels are all 0 (a box
+    on floor cells), PSNR inf where a map is exact there, SSIM NaN where no window fits."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
 def _ssim_or_nan(pred_px, true_px, cells) -> float:
     """SSIM over the scored cells; NaN when they all lie within half a window of the map edge (a box in a
     corner), where SSIM's windows do not fit (left out of the means)."""
@@ -104,8 +112,10 @@ def scores(method_db, truth, encoding, cells, calibration, snr_scale):
            "psnr_db": psnr_db(pred_px, true_px, cells), "ssim": _ssim_or_nan(pred_px, true_px, cells)}
     # true gains below the pixel range are the RadioMapSolver floor: clip both ends to the range, as the pixels do
     clipped_true = np.clip(true_db, *encoding.gain_range_db)
+    # the margin is calibrated on unmeasured cells like the scored ones (a measured cell is near-exact and
+    # would make it too small for the cells the task hid)
     rates, margin = link_rates(np.clip(method_db, *encoding.gain_range_db), clipped_true,
-                               calibration & ~building, cells & ~calibration, snr_scale)
+                               calibration & cells, cells & ~calibration, snr_scale)
     out.update(mean_rate=float(rates.mean()), outage=float(np.mean(rates == 0.0)), margin_db=margin)
     return out
 
@@ -167,9 +177,8 @@ def main(argv=None) -> None:
                     spread = samples.std(axis=0)
                     s["spread_db"] = float(np.mean(spread[cells]))
                     s["coverage_80"] = float(np.mean(((true_db >= low) & (true_db <= high))[cells]))
-                    building = truth["building"].values
                     rates, factor, offset = risk_aware_rates(np.clip(mean_db, *encoding.gain_range_db), spread,
-                                                             true_db, calibration & ~building, cells & ~calibration,
+                                                             true_db, calibration & cells, cells & ~calibration,
                                                              snr_scale)
                     record["methods"][name + "_risk"] = {**s, "mean_rate": float(rates.mean()),
                                                          "outage": float(np.mean(rates == 0.0)),
@@ -185,7 +194,7 @@ def main(argv=None) -> None:
             for name, values in r["methods"].items():
                 for key, value in values.items():
                     table.setdefault(name, {}).setdefault(key, []).append(value)
-        summary[task] = {name: {key: float(np.nanmean(v)) for key, v in values.items()} for name, values in table.items()}
+        summary[task] = {name: {key: _mean_defined(v) for key, v in values.items()} for name, values in table.items()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"run": args.run, "dataset": args.dataset, "split": args.split, "num_maps": len(truths),
