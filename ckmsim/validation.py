@@ -1,4 +1,5 @@
-"""Checks on user-supplied numbers, shared by every config and geometry type (one rule, one place)."""
+"""Checks on user-supplied numbers and config files, shared by every config and geometry type (one rule, one
+place)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ def is_finite_number(value) -> bool:
 def is_whole_number(value, minimum: int = 0) -> bool:
     """True for a finite number with an integer value >= ``minimum`` (3 and 3.0, not 3.5)."""
     return is_finite_number(value) and float(value).is_integer() and float(value) >= minimum
+
+
+def read_toml(path, what: str) -> dict:
+    """The parsed TOML file ``path``; a :class:`CkmsimError` that names ``what`` (e.g. "Dataset config") and
+    the path if the file is missing or not valid TOML."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise CkmsimError(f"{what} '{path}' does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CkmsimError(f"{what} '{path}' is not valid TOML: {err}") from None
 
 
 def check_fraction(value, name: str) -> float:

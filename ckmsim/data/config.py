@@ -35,7 +35,6 @@ Every section and key is checked: a typo fails with the name of the file, the se
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.raytrace.convergence import ConvergenceCheck
 from ckmsim.raytrace.csi import CsiSettings
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number, read_toml
 
 
 @dataclass(frozen=True)
@@ -185,12 +184,7 @@ _SECTIONS = {
 def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Read and validate a dataset TOML file; relative scene paths are resolved against its folder."""
     path = Path(path)
-    if not path.is_file():
-        raise CkmsimError(f"Dataset config '{path}' does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CkmsimError(f"Dataset config '{path}' is not valid TOML: {err}") from None
+    raw = read_toml(path, "Dataset config")
     known_sections = set(_SECTIONS) | {"ray_tracing", "csi", "convergence"}
     unknown = sorted(set(raw) - known_sections)
     if unknown:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import grid_of, make_ckm
 from ckmsim.maps.degrade import Degradation
 from ckmsim.raytrace.settings import RayTracingSettings
-from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number, read_toml
 
 #: Deployment methods that need no measurement of the candidate site.
 MEASUREMENT_FREE = ("umi_3gpp", "cross_ap_weighted")
@@ -154,12 +153,7 @@ def _check_keys(table, allowed: set, where: str, path: Path) -> dict:
 def load_evaluation_config(path: str | Path, out: str | None = None) -> EvaluationConfig:
     """Read and validate an evaluation TOML; scene XML paths are relative to the file, ``out`` to the cwd."""
     path = Path(path)
-    if not path.is_file():
-        raise CkmsimError(f"Evaluation config '{path}' does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CkmsimError(f"Evaluation config '{path}' is not valid TOML: {err}") from None
+    raw = read_toml(path, "Evaluation config")
     _check_keys(raw, _TOP_KEYS, "the top level", path)
     top = _check_keys(raw.get("evaluate", {}), _EVALUATE_KEYS, "[evaluate]", path)
     link = _check_keys(raw.get("link", {}), _LINK_KEYS, "[link]", path)

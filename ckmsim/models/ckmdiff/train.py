@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation
 from ckmsim.models.ckmdiff.data import CKMDiffEncoding
 from ckmsim.train.trainer import TrainSettings
-from ckmsim.validation import check_table_keys, is_whole_number
+from ckmsim.validation import check_table_keys, is_whole_number, read_toml
 
 #: The run's description, read by CKMDiffMethod.
 RUN_INFO = "ckmdiff.json"
@@ -121,12 +120,7 @@ def _tuples(table: dict) -> dict:
 def load_ckmdiff_train_config(path: str | Path, dataset: str | None = None, out: str | None = None) -> CKMDiffTrainConfig:
     """Read and validate a CKMDiff training TOML; ``dataset`` and ``out`` override the file's values."""
     path = Path(path)
-    if not path.is_file():
-        raise CkmsimError(f"CKMDiff training config '{path}' does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CkmsimError(f"CKMDiff training config '{path}' is not valid TOML: {err}") from None
+    raw = read_toml(path, "CKMDiff training config")
     where = f"CKMDiff training config '{path}'"
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.models.crossap.data import LOSS_CELLS, CrossApEncoding
 from ckmsim.models.crossap.method import RUN_INFO
 from ckmsim.train.trainer import TrainResult, TrainSettings
-from ckmsim.validation import check_table_keys, is_whole_number
+from ckmsim.validation import check_table_keys, is_whole_number, read_toml
 
 #: The paper's optimisation (Sec. IV-A): Adam at 1e-3, 15 epochs, no schedule, the best validation model kept.
 PAPER_SETTINGS = TrainSettings(epochs=15, learning_rate=1e-3, lr_patience=0)
@@ -105,12 +104,7 @@ def load_crossap_train_config(path: str | Path, dataset: str | None = None,
                               out: str | None = None) -> CrossApTrainConfig:
     """Read and validate a cross-AP training TOML; ``dataset`` and ``out`` override the file's values."""
     path = Path(path)
-    if not path.is_file():
-        raise CkmsimError(f"Cross-AP training config '{path}' does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CkmsimError(f"Cross-AP training config '{path}' is not valid TOML: {err}") from None
+    raw = read_toml(path, "Cross-AP training config")
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise CkmsimError(f"Cross-AP training config '{path}': unknown section(s) {unknown}; expected "

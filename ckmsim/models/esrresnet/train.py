@@ -47,12 +47,11 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import check_table_keys
+from ckmsim.validation import check_table_keys, read_toml
 from ckmsim.train.trainer import TrainSettings, read_history
 
 _SECTIONS = {"data", "train", "out", "model", "runs", "loss"}
@@ -73,12 +72,7 @@ def load_train_config(path: str | Path, dataset: str | Path | None = None, out: 
     from ckmsim.models.esrresnet.data import PRIOR_SETS, PRIORS
 
     path = Path(path)
-    if not path.is_file():
-        raise CkmsimError(f"Training config '{path}' does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CkmsimError(f"Training config '{path}' is not valid TOML: {err}") from None
+    raw = read_toml(path, "Training config")
     where = f"Training config '{path}'"
     check_table_keys(raw, _SECTIONS, "top level", where)
     data = dict(raw.get("data", {}))
