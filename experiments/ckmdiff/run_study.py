@@ -85,6 +85,13 @@ def risk_aware_rates(pred_db, spread_db, true_db, calibration, test, snr_scale):
     return np.where(rate <= capacity[test], rate, 0.0), a, m0
 
 
+def calibration_cells(calibration, cells, building):
+    """The calibration cells among the scored ones; all open calibration cells when the scored cells hold none
+    (a small box that the block draw left wholly to the test side)."""
+    chosen = calibration & cells
+    return chosen if chosen.any() else calibration & ~building
+
+
 def _mean_defined(values) -> float:
     """Mean over the maps where a metric is defined: NMSE is inf where the scored truth pixels are all 0 (a box
     on floor cells), PSNR inf where a map is exact there, SSIM NaN where no window fits."""
@@ -115,7 +122,7 @@ def scores(method_db, truth, encoding, cells, calibration, snr_scale):
     # the margin is calibrated on unmeasured cells like the scored ones (a measured cell is near-exact and
     # would make it too small for the cells the task hid)
     rates, margin = link_rates(np.clip(method_db, *encoding.gain_range_db), clipped_true,
-                               calibration & cells, cells & ~calibration, snr_scale)
+                               calibration_cells(calibration, cells, building), cells & ~calibration, snr_scale)
     out.update(mean_rate=float(rates.mean()), outage=float(np.mean(rates == 0.0)), margin_db=margin)
     return out
 
@@ -178,8 +185,10 @@ def main(argv=None) -> None:
                     s["spread_db"] = float(np.mean(spread[cells]))
                     s["coverage_80"] = float(np.mean(((true_db >= low) & (true_db <= high))[cells]))
                     rates, factor, offset = risk_aware_rates(np.clip(mean_db, *encoding.gain_range_db), spread,
-                                                             true_db, calibration & cells, cells & ~calibration,
-                                                             snr_scale)
+                                                             true_db,
+                                                             calibration_cells(calibration, cells,
+                                                                               truth["building"].values),
+                                                             cells & ~calibration, snr_scale)
                     record["methods"][name + "_risk"] = {**s, "mean_rate": float(rates.mean()),
                                                          "outage": float(np.mean(rates == 0.0)),
                                                          "margin_db": float(offset + factor * np.mean(spread[cells])),
