@@ -88,6 +88,14 @@ def test_scene_generate_writes_loadable_folder(capsys, tmp_path):
     assert load_scene(str(tmp_path / "city" / "scene.xml")).objects
 
 
+@pytest.mark.parametrize("network", ["esrresnet", "crossap", "ckmdiff"])
+def test_train_with_a_missing_config_is_one_line(capsys, tmp_path, network):
+    code = main(["train", network, str(tmp_path / "none.toml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "none.toml' does not exist" in err and len(err.strip().splitlines()) == 1
+
+
 def test_scene_import_missing_file(capsys, tmp_path):
     code = main(["scene", "import", str(tmp_path / "none.osm"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
