@@ -126,15 +126,20 @@ def idw(points: np.ndarray, values: np.ndarray, queries: np.ndarray, power: floa
             neighbours = np.broadcast_to(np.arange(len(points)), distances.shape)
         else:
             distances, neighbours = tree.query(chunk, k=list(range(1, num_neighbours + 1)))
-        with np.errstate(divide="ignore"):
-            weights = distances ** -power
-        # IDW's limit as d -> 0 is the sample itself; set it explicitly instead of dividing inf by inf.
-        exact_rows, exact_cols = np.nonzero(distances == 0.0)
-        weights[exact_rows] = 0.0
-        weights[exact_rows, exact_cols] = 1.0
-        estimates[start:start + len(chunk)] = (np.sum(weights * values[neighbours], axis=1)
-                                               / np.sum(weights, axis=1))
+        estimates[start:start + len(chunk)] = idw_mean(distances, values[neighbours], power)
     return estimates
+
+
+def idw_mean(distances: np.ndarray, neighbour_values: np.ndarray, power: float) -> np.ndarray:
+    """Shepard's weighted mean of each query's neighbours, given their distances: ``[num_queries, k]`` both
+    -> ``[num_queries]``; a neighbour at distance 0 is returned as it is."""
+    with np.errstate(divide="ignore"):
+        weights = np.asarray(distances, dtype=np.float64) ** -power
+    # IDW's limit as d -> 0 is the sample itself; set it explicitly instead of dividing inf by inf.
+    exact_rows, exact_cols = np.nonzero(distances == 0.0)
+    weights[exact_rows] = 0.0
+    weights[exact_rows, exact_cols] = 1.0
+    return np.sum(weights * neighbour_values, axis=1) / np.sum(weights, axis=1)
 
 
 class Interpolator(Method):

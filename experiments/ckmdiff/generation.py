@@ -22,7 +22,6 @@ import numpy as np
 
 from ckmsim.data.store import DatasetStore
 from ckmsim.metrics.fid import fid_from_features
-from ckmsim.models.ckmdiff import diffusion
 from ckmsim.models.ckmdiff.data import load_truths
 from ckmsim.models.ckmdiff.method import CKMDiffMethod
 
@@ -32,23 +31,12 @@ def pixels_of(truths, encoding) -> np.ndarray:
     return np.stack([encoding.target(t) for t in truths])
 
 
-def generate(method: CKMDiffMethod, count: int, shape: tuple[int, int], num_steps: int, seed: int,
-             batch: int = 16) -> np.ndarray:
+def generate(method: CKMDiffMethod, count: int, shape: tuple[int, int], seed: int, batch: int = 16) -> np.ndarray:
     """``[count, H, W, 1]`` pixels of unconditional samples (Alg. 2 with a zero condition image)."""
-    model = method.model_
     rng = np.random.default_rng(seed)
-    out = []
-    for start in range(0, count, batch):
-        n = min(batch, count - start)
-        features = model.condition_features(np.zeros((n,) + shape + (3,), np.float32)) if model.cond_encoder else []
-
-        def predict(z_t, t, features=features):
-            c, eps = model.predict_c_eps(z_t, t, features)
-            return np.asarray(c), np.asarray(eps)
-
-        z0 = diffusion.sample(predict, (n, shape[0] // 4, shape[1] // 4, model.vae.latent_channels), num_steps, rng)
-        out.append(np.clip(np.asarray(model.decode(z0)), 0.0, 1.0))
-    return np.concatenate(out)
+    draws = [method.sample_pixels(np.zeros((min(batch, count - start),) + shape + (3,), np.float32), rng)
+             for start in range(0, count, batch)]
+    return np.clip(np.concatenate(draws), 0.0, 1.0)
 
 
 def main(argv=None) -> None:
@@ -73,7 +61,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(args.seed + 1)
     trivial = np.clip(train.mean(axis=0, keepdims=True) + rng.normal(size=(len(test),) + test.shape[1:])
                       * train.std(axis=0, keepdims=True), 0.0, 1.0)
-    generated = generate(method, len(test), test.shape[1:3], args.steps, args.seed)
+    generated = generate(method, len(test), test.shape[1:3], args.seed)
 
     def features(pixels):
         return np.asarray(features_vae.encode(pixels.astype(np.float32))).reshape(len(pixels), -1)

@@ -44,20 +44,37 @@ from ckmsim.models.ckmdiff.method import CKMDiffMethod
 TARGET_OUTAGE = 0.1
 
 
+#: Margins tried by the calibration [dB]; the last is used when none meets the outage target.
+MARGINS_DB = np.arange(0.0, 60.01, 0.5)
+
+
+def _capacity(true_db, snr_scale):
+    """Perfect-CSI rate [bit/s/Hz] of each cell. float64 throughout: a float32 truth against a float64
+    prediction of the same value would read as outage."""
+    return np.log2(1.0 + snr_scale * 10 ** (np.asarray(true_db, dtype=np.float64) / 10.0))
+
+
+def _rates(backed_off_db, capacity, snr_scale):
+    """The rate a (backed-off) predicted gain sets, where the true capacity supports it, else 0 (outage)."""
+    chosen = _capacity(backed_off_db, snr_scale)
+    return np.where(chosen <= capacity, chosen, 0.0)
+
+
+def _smallest_margin(pred_db, capacity, snr_scale):
+    """The smallest margin of :data:`MARGINS_DB` that keeps the outage at the target, or None."""
+    for m in MARGINS_DB:
+        if np.mean(_capacity(pred_db - m, snr_scale) > capacity) <= TARGET_OUTAGE:
+            return float(m)
+    return None
+
+
 def link_rates(pred_db, true_db, calibration, test, snr_scale):
     """Per-cell rates [bit/s/Hz] over ``test`` with the margin calibrated on ``calibration`` (module docstring)."""
-    # float64 throughout: a float32 truth against a float64 prediction of the same value would read as outage
-    pred_db, true_db = np.asarray(pred_db, dtype=np.float64), np.asarray(true_db, dtype=np.float64)
-    capacity = np.log2(1.0 + snr_scale * 10 ** (true_db / 10.0))
-    margins = np.arange(0.0, 60.01, 0.5)
-    margin = margins[-1]
-    for m in margins:
-        chosen = np.log2(1.0 + snr_scale * 10 ** ((pred_db[calibration] - m) / 10.0))
-        if np.mean(chosen > capacity[calibration]) <= TARGET_OUTAGE:
-            margin = m
-            break
-    chosen = np.log2(1.0 + snr_scale * 10 ** ((pred_db[test] - margin) / 10.0))
-    return np.where(chosen <= capacity[test], chosen, 0.0), float(margin)
+    pred_db = np.asarray(pred_db, dtype=np.float64)
+    capacity = _capacity(true_db, snr_scale)
+    margin = _smallest_margin(pred_db[calibration], capacity[calibration], snr_scale)
+    margin = float(MARGINS_DB[-1]) if margin is None else margin
+    return _rates(pred_db[test] - margin, capacity[test], snr_scale), margin
 
 
 def risk_aware_rates(pred_db, spread_db, true_db, calibration, test, snr_scale):
@@ -65,24 +82,18 @@ def risk_aware_rates(pred_db, spread_db, true_db, calibration, test, snr_scale):
     ``a`` in a small grid the smallest ``m0`` that keeps the outage at 10 % on the calibration cells, and the
     ``a`` whose calibration cells then get the highest mean rate (``a = 0`` is the fixed margin, so the choice
     can only match or beat it there); scored on ``test``. Returns rates, ``a`` and ``m0``."""
-    pred_db, spread_db, true_db = (np.asarray(v, dtype=np.float64) for v in (pred_db, spread_db, true_db))
-    capacity = np.log2(1.0 + snr_scale * 10 ** (true_db / 10.0))
-
-    def chosen(a, m0, cells):
-        return np.log2(1.0 + snr_scale * 10 ** ((pred_db - m0 - a * spread_db)[cells] / 10.0))
-
-    best = (-1.0, 0.0, 60.0)
+    pred_db, spread_db = np.asarray(pred_db, dtype=np.float64), np.asarray(spread_db, dtype=np.float64)
+    capacity = _capacity(true_db, snr_scale)
+    best = (-1.0, 0.0, float(MARGINS_DB[-1]))
     for a in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0):
-        for m0 in np.arange(0.0, 60.01, 0.5):
-            rate = chosen(a, m0, calibration)
-            if np.mean(rate > capacity[calibration]) <= TARGET_OUTAGE:
-                mean = float(np.mean(np.where(rate <= capacity[calibration], rate, 0.0)))
-                if mean > best[0]:
-                    best = (mean, a, float(m0))
-                break
+        backed_off = (pred_db - a * spread_db)[calibration]
+        m0 = _smallest_margin(backed_off, capacity[calibration], snr_scale)
+        if m0 is not None:
+            mean = float(np.mean(_rates(backed_off - m0, capacity[calibration], snr_scale)))
+            if mean > best[0]:
+                best = (mean, a, m0)
     _, a, m0 = best
-    rate = chosen(a, m0, test)
-    return np.where(rate <= capacity[test], rate, 0.0), a, m0
+    return _rates((pred_db - a * spread_db)[test] - m0, capacity[test], snr_scale), a, m0
 
 
 def calibration_cells(calibration, cells, building):

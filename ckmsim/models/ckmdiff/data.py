@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ckmsim.baselines.interpolation import Bicubic
+from ckmsim.baselines.interpolation import Bicubic, idw_mean
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation, Observation
@@ -97,7 +97,8 @@ def knn_fill(values: np.ndarray, valid: np.ndarray, k: int = KNN_NEIGHBOURS) -> 
     """:class:`~ckmsim.baselines.interpolation.KNN`'s estimate (inverse-distance mean of the ``k`` nearest
     valid cells, a valid cell keeps its value) by brute force: ``[num_y, num_x] -> [num_y, num_x]``.
 
-    KNN itself searches a SciPy ``cKDTree``, whose build recursed without end (SIGSEGV) when called from the
+    The weighting is KNN's own (:func:`~ckmsim.baselines.interpolation.idw_mean`, power 1); only the search
+    differs. KNN searches a SciPy ``cKDTree``, whose build recursed without end (SIGSEGV) when called from the
     threads that feed ``tf.data`` (TensorFlow 2.19; the same points build fine in the main thread); a map of
     a few thousand cells needs no tree. Among cells tied at the k-th distance the choice may differ from
     KNN's (equal weights, so only the tied values' mean can differ)."""
@@ -110,13 +111,7 @@ def knn_fill(values: np.ndarray, valid: np.ndarray, k: int = KNN_NEIGHBOURS) -> 
     for start in range(0, len(cells), 4096):
         d = np.linalg.norm(cells[start:start + 4096, None, :] - points[None], axis=-1)
         nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
-        dist = np.take_along_axis(d, nearest, axis=1)
-        with np.errstate(divide="ignore"):
-            w = 1.0 / dist
-        exact = dist == 0.0
-        w[exact.any(axis=1)] = 0.0
-        w[exact] = 1.0
-        out[start:start + len(d)] = (w * samples[nearest]).sum(axis=1) / w.sum(axis=1)
+        out[start:start + len(d)] = idw_mean(np.take_along_axis(d, nearest, axis=1), samples[nearest], power=1.0)
     return out.reshape(values.shape)
 
 

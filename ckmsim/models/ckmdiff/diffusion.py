@@ -70,7 +70,7 @@ def reverse_step(z_t, t: float, dt: float, c, eps, noise=None):
     mean = np.asarray(z_t) - dt * np.asarray(c) - dt / np.sqrt(t) * np.asarray(eps)
     if noise is None:
         return mean
-    return mean + np.sqrt(max(dt * (t - dt) / t, 0.0)) * np.asarray(noise)
+    return mean + np.sqrt(max(posterior_variance(t, dt), 0.0)) * np.asarray(noise)
 
 
 def posterior_variance(t: float, dt: float) -> float:
@@ -100,11 +100,16 @@ def sample(predict: Callable, shape: tuple, num_steps: int, rng: np.random.Gener
     return z
 
 
+def check_weighting(weighting) -> None:
+    """A :class:`CkmsimError` naming ``weighting`` unless it is one of :data:`LOSS_WEIGHTINGS`."""
+    if weighting not in LOSS_WEIGHTINGS:
+        raise CkmsimError(f"weighting must be one of {list(LOSS_WEIGHTINGS)}. Received: weighting={weighting!r}")
+
+
 def loss_weights(t, weighting: str = "paper"):
     r"""``(w_c, w_eps)`` per example for eq. (22): ones (``"paper"``) or RadioDiff's ``2 e^(1 - t)``,
     ``e^sqrt(t)`` (``"radiodiff"``). ``t`` ``[batch]``, numpy or a tensor."""
-    if weighting not in LOSS_WEIGHTINGS:
-        raise CkmsimError(f"weighting must be one of {list(LOSS_WEIGHTINGS)}. Received: weighting={weighting!r}")
+    check_weighting(weighting)
     from keras import ops
 
     if weighting == "paper":

@@ -105,19 +105,22 @@ class CKMDiffMethod(Method):
         count = self.num_samples if num_samples is None else int(num_samples)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         cond = np.repeat(self.encoding_.condition(observation)[None], count, axis=0)
+        gain_db = self.encoding_.gain_db(self.sample_pixels(cond, rng)[..., 0])
+        return np.where(np.asarray(observation.building, dtype=bool)[None], np.nan, gain_db)
+
+    def sample_pixels(self, cond: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Alg. 2 then the VAE decoder, one draw per condition image: ``[K, H, W, 3] -> [K, H, W, 1]`` decoded
+        pixels (not clipped), drawing the sampler's noise from ``rng``."""
         model = self.model_
         features = model.condition_features(cond) if model.cond_encoder is not None else []
-        num_y, num_x = observation.grid.shape
-        shape = (count, num_y // 4, num_x // 4, model.vae.latent_channels)
+        count, num_y, num_x = cond.shape[:3]
 
         def predict(z_t, t):
             c, eps = model.predict_c_eps(z_t, t, features)
             return np.asarray(c), np.asarray(eps)
 
-        z0 = diffusion.sample(predict, shape, self.num_steps, rng)
-        pixels = np.asarray(model.decode(z0))[..., 0]
-        gain_db = self.encoding_.gain_db(pixels)
-        return np.where(np.asarray(observation.building, dtype=bool)[None], np.nan, gain_db)
+        shape = (count, num_y // 4, num_x // 4, model.vae.latent_channels)
+        return np.asarray(model.decode(diffusion.sample(predict, shape, self.num_steps, rng)))
 
     def predict(self, observation: Observation) -> xr.Dataset:
         samples = self.predict_samples(observation)

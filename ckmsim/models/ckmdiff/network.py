@@ -263,7 +263,7 @@ class LatentDiffusion(keras.Model):
     def __init__(self, vae: VAE, unet: DecoupledUNet, cond_encoder: SwinEncoder | None = None,
                  latent_scale: float = 1.0, weighting: str = "paper", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        diffusion.loss_weights(ops.ones((1,)), weighting)   # names a bad weighting
+        diffusion.check_weighting(weighting)
         self.vae = vae
         self.vae.trainable = False
         self.unet = unet

@@ -122,9 +122,7 @@ def load_ckmdiff_train_config(path: str | Path, dataset: str | None = None, out:
     path = Path(path)
     raw = read_toml(path, "CKMDiff training config")
     where = f"CKMDiff training config '{path}'"
-    unknown = sorted(set(raw) - set(_SECTIONS))
-    if unknown:
-        raise CkmsimError(f"{where}: unknown section(s) {unknown}; expected {sorted(_SECTIONS)}")
+    check_table_keys(raw, _SECTIONS, "the top level", where)
     for section, keys in _SECTIONS.items():
         if keys is not None:
             check_table_keys(raw.get(section, {}), keys, f"[{section}]", where)
