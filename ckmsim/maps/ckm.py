@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from ckmsim.errors import CkmsimError
+from ckmsim.maps.angles import wrap_deg
 from ckmsim.maps.grid import Grid
 
 #: Lowest gain a CKM stores [dB]; cells or paths with no ray-traced energy are clipped here. It is the lower
@@ -122,6 +123,59 @@ def validate_ckm(ckm: xr.Dataset, where: str = "CKM") -> None:
             angle = ckm[name].values
             if np.any(np.abs(angle[np.isfinite(angle)]) > limit_deg + 1e-3):
                 raise CkmsimError(f"{where} '{name}' has values outside [-{limit_deg:g}, {limit_deg:g}] deg")
+
+
+def dihedral_ckm(ckm: xr.Dataset, transform: int) -> xr.Dataset:
+    """One of the 8 symmetries of a square grid applied to a CKM (layers, azimuths and the BS position).
+
+    ``transform`` in 0..7 sets three bits: 1 mirrors x (columns), 2 mirrors y (rows), 4 swaps x and y (first).
+    0 is the identity. Mirrors act about the grid centre; the grid and its coordinates are unchanged.
+
+    Input
+    -----
+    ckm : CKM on a square grid (for transforms with bit 4)
+    transform : int in 0..7
+
+    Output
+    ------
+    ckm : CKM on the same grid, every ``[..., y, x]`` layer transformed, ``*_az_deg`` remapped, the
+        ``bs_position_m`` attribute moved accordingly
+    """
+    if isinstance(transform, bool) or not isinstance(transform, (int, np.integer)) or not 0 <= transform <= 7:
+        raise CkmsimError(f"transform must be an integer in 0..7. Received: transform={transform!r}")
+    if transform == 0:
+        return ckm
+    grid = grid_of(ckm)
+    swap, flip_y, flip_x = bool(transform & 4), bool(transform & 2), bool(transform & 1)
+    if swap and grid.num_x != grid.num_y:
+        raise CkmsimError(f"Swapping x and y needs a square grid. Received: shape={grid.shape}")
+    variables = {}
+    for name, var in ckm.data_vars.items():
+        # [..., y, x]
+        values = var.transpose(..., "y", "x").values
+        is_azimuth = name.endswith("_az_deg")
+        if swap:
+            values = np.swapaxes(values, -1, -2)
+            values = 90.0 - values if is_azimuth else values
+        if flip_y:
+            values = values[..., ::-1, :]
+            values = -values if is_azimuth else values
+        if flip_x:
+            values = values[..., :, ::-1]
+            values = 180.0 - values if is_azimuth else values
+        variables[name] = wrap_deg(values) if is_azimuth else np.ascontiguousarray(values)
+    attrs = {key: value for key, value in ckm.attrs.items() if key != "grid"}
+    if "bs_position_m" in attrs:
+        x, y, *rest = (float(v) for v in attrs["bs_position_m"])
+        dx, dy = x - grid.center_x_m, y - grid.center_y_m
+        if swap:
+            dx, dy = dy, dx
+        if flip_y:
+            dy = -dy
+        if flip_x:
+            dx = -dx
+        attrs["bs_position_m"] = [grid.center_x_m + dx, grid.center_y_m + dy, *rest]
+    return make_ckm(grid, variables, attrs)
 
 
 def write_ckm(ckm: xr.Dataset, path: str | Path) -> Path:

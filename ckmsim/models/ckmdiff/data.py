@@ -32,6 +32,7 @@ import xarray as xr
 from ckmsim.baselines.interpolation import Bicubic, idw_mean
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
+from ckmsim.maps.ckm import dihedral_ckm
 from ckmsim.maps.degrade import Degradation, Observation
 from ckmsim.maps.pixels import GainRangeCoding
 
@@ -41,6 +42,10 @@ FILLS = ("baseline", "zeros")
 DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
 #: Channels of the condition image.
 NUM_CONDITION_CHANNELS = 3
+#: The augmentation draws k in 0..7: k % 4 quarter turns, then a column flip if k >= 4. The same symmetry in
+#: the bit numbering of :func:`~ckmsim.maps.ckm.dihedral_ckm` (kept so that a seed draws what it drew in the
+#: runs of experiments/ckmdiff/RESULTS.md, which used the rotation numbering).
+ROTATION_TO_TRANSFORM = (0, 6, 3, 5, 1, 7, 2, 4)
 #: Neighbours of the KNN fill (ckmsim's KNN default).
 KNN_NEIGHBOURS = 4
 
@@ -119,17 +124,6 @@ def knn_fill(values: np.ndarray, valid: np.ndarray, k: int = KNN_NEIGHBOURS) -> 
 # Examples (Alg. 1, line 5)
 # ----------------------------------------------------------------------------------------------------------
 
-def dihedral_ckm(truth: xr.Dataset, k: int) -> xr.Dataset:
-    """One of the 8 symmetries of a square CKM's maps (``k % 4`` quarter turns, then a flip if ``k >= 4``),
-    on the same grid: another plausible map for the same degradations."""
-    out = truth.copy()
-    for name, var in truth.data_vars.items():
-        if var.dims[:2] == ("y", "x"):
-            values = np.rot90(var.values, k % 4, axes=(0, 1))
-            out[name] = var.copy(data=np.ascontiguousarray(values[:, ::-1] if k >= 4 else values))
-    return out
-
-
 def load_truths(store: DatasetStore, split: str | None) -> list[xr.Dataset]:
     """Every gain CKM of ``split`` (gain and building layers), loaded once."""
     indices = store.indices(split)
@@ -161,7 +155,7 @@ def example_generator(truths: list[xr.Dataset], degradations: list[Degradation |
             rng = np.random.default_rng([seed, epoch, int(i)])
             truth = truths[int(i)]
             if augment and truth.sizes["y"] == truth.sizes["x"]:
-                truth = dihedral_ckm(truth, int(rng.integers(8)))
+                truth = dihedral_ckm(truth, ROTATION_TO_TRANSFORM[int(rng.integers(8))])
             degradation = degradations[int(rng.integers(len(degradations)))]
             yield example(truth, degradation, encoding, rng)
         epoch += 1
