@@ -234,6 +234,32 @@ def test_network_shapes_loss_and_save_round_trip(tmp_path):
     np.testing.assert_allclose(eps2, eps, atol=1e-6)
 
 
+def test_vae_round_trip_improves_with_training_on_a_tiny_set():
+    """Reconstruction error of held-out toy maps (posterior mean -> decoder) before and after a short fit: the
+    trained VAE must beat both its untrained self and the best constant map (the training mean per cell),
+    a bound that needs no VAE to compute."""
+    import keras
+
+    from ckmsim.models.ckmdiff.network import VAE
+
+    encoding = CKMDiffEncoding(gain_range_db=(-120.0, -60.0))
+    train = np.stack([encoding.target(_truth(16, seed=i)) for i in range(24)])
+    held_out = np.stack([encoding.target(_truth(16, seed=100 + i)) for i in range(6)])
+    keras.utils.set_random_seed(0)
+    vae = VAE(**TINY_VAE)
+
+    def round_trip_mse():
+        return float(np.mean((np.asarray(vae.decode(vae.encode(held_out))) - held_out) ** 2))
+
+    before = round_trip_mse()
+    constant = float(np.mean((train.mean(axis=0, keepdims=True) - held_out) ** 2))
+    vae.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    vae.fit(train, train, batch_size=8, epochs=90, verbose=0, shuffle=False)   # measured: 0.0058 (0.88 before)
+    after = round_trip_mse()
+    assert after < 0.3 * before
+    assert after < 0.5 * constant
+
+
 def test_bad_network_arguments_are_named():
     from ckmsim.models.ckmdiff.network import VAE, DecoupledUNet
 
