@@ -378,6 +378,21 @@ def train_ckmdiff_command(
     train_ckmdiff(config, dataset=dataset, out=out, seed=seed)
 
 
+@train_app.command("pix2pix")
+def train_pix2pix_command(
+    config: str = typer.Argument(..., help="Training TOML (see experiments/ckmdiff/pix2pix-cpu.toml, "
+                                           "radiounet-cpu.toml)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset store with gain maps (overrides the config's)."),
+    out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
+):
+    """Train CKMDiff's conditional baselines (the pix2pix cGAN or RadioUNet, by [pix2pix] model) on a ckmsim
+    dataset."""
+    from ckmsim.models.pix2pix.train import train_pix2pix
+
+    train_pix2pix(config, dataset=dataset, out=out, seed=seed)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

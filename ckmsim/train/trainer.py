@@ -129,14 +129,16 @@ def train(model, train_data, val_data, out: str | Path, settings: TrainSettings,
 
 
 def read_history(out: str | Path) -> list[dict]:
-    """Rows of ``history.csv`` as dicts of floats (one per finished epoch, across resumes)."""
+    """Rows of ``history.csv`` as dicts of floats (one per finished epoch, across resumes). Columns Keras' CSV
+    logger left empty or wrote as ``NA`` (``val_*`` of a run without validation data) are left out."""
     import csv
 
     path = Path(out) / "history.csv"
     if not path.is_file():
         return []
     with path.open() as handle:
-        return [{key: float(value) for key, value in row.items() if value != ""} for row in csv.DictReader(handle)]
+        return [{key: float(value) for key, value in row.items() if value not in ("", "NA")}
+                for row in csv.DictReader(handle)]
 
 
 def _check_or_store_config(out: Path, config: dict) -> None:

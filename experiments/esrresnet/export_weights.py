@@ -27,7 +27,7 @@ import numpy as np
 from ckmsim.data.store import DatasetStore
 from ckmsim.models.esrresnet.method import input_shapes
 from ckmsim.models.esrresnet.network import ESRResNet, load_esrresnet
-from ckmsim.models.pretrained import WEIGHTS_DIR
+from ckmsim.models.pretrained import weights_dir
 
 ROLES = {"primary": "esrresnet-primary", "secondary": "esrresnet-secondary"}
 
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model-file", default="best.keras")
     args = parser.parse_args()
 
-    target = WEIGHTS_DIR / args.name
+    target = weights_dir("esrresnet") / args.name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     store = DatasetStore.open(args.dataset)

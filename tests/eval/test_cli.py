@@ -88,7 +88,7 @@ def test_scene_generate_writes_loadable_folder(capsys, tmp_path):
     assert load_scene(str(tmp_path / "city" / "scene.xml")).objects
 
 
-@pytest.mark.parametrize("network", ["esrresnet", "crossap", "ckmdiff"])
+@pytest.mark.parametrize("network", ["esrresnet", "crossap", "ckmdiff", "pix2pix"])
 def test_train_with_a_missing_config_is_one_line(capsys, tmp_path, network):
     code = main(["train", network, str(tmp_path / "none.toml")])
     err = capsys.readouterr().err

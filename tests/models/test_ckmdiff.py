@@ -3,6 +3,8 @@ two-stage training run and the Method face. The Swin encoder has its own file (t
 
 import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
 
+import json
+
 import numpy as np
 import pytest
 
@@ -331,6 +333,10 @@ def test_tiny_two_stage_run_lowers_the_losses_and_the_method_predicts(tmp_path):
     assert len(vae_history) == len(ddm_history) == 3
     assert vae_history[-1]["loss"] < vae_history[0]["loss"]
     assert ddm_history[-1]["loss"] < ddm_history[0]["loss"]
+    timing = json.loads((out / "timing.json").read_text())
+    # 3 epochs of ceil(8 train maps / 4) steps of 4 examples per stage
+    assert timing["vae"]["examples"] == timing["diffusion"]["examples"] == 24
+    assert timing["vae"]["examples_per_s"] > 0 and timing["diffusion"]["examples_per_s"] > 0
 
     method = CKMDiffMethod.from_run(out, num_steps=2, num_samples=3, seed=4)
     truth = _truth(16, seed=11)
@@ -365,3 +371,25 @@ def test_train_config_names_bad_entries(tmp_path):
                                                        "num_heads = [2, 2]\nwindow_size = 2\npatch_size = 4\n", ""))
     with pytest.raises(CkmsimError, match="condition"):
         load_ckmdiff_train_config(path)
+
+
+def test_shipped_training_configs_parse_with_the_papers_settings():
+    from pathlib import Path
+
+    from ckmsim.models.ckmdiff.train import load_ckmdiff_train_config
+
+    folder = Path(__file__).parents[2] / "experiments" / "ckmdiff"
+    configs = {path.name: load_ckmdiff_train_config(path) for path in sorted(folder.glob("train-*.toml"))}
+    assert {"train-cpu.toml", "train-gpu.toml", "train-radiomapseer-sr.toml",
+            "train-ckmimagenet-sr.toml"} <= set(configs)
+    # the paper's pixel mappings, eqs. (27)-(28), and its box sizes (a quarter of the side)
+    assert configs["train-radiomapseer-inpainting.toml"].encoding.gain_range_db == (-147.0, -47.0)
+    assert configs["train-ckmimagenet-inpainting.toml"].encoding.gain_range_db == (-250.0, -50.0)
+    assert configs["train-radiomapseer-inpainting.toml"].degradations[0].task.startswith("box64x64")
+    assert configs["train-ckmimagenet-inpainting.toml"].degradations[0].task.startswith("box32x32")
+    # Tables I-II: 300k / 200k iterations on RadioMapSeer, 400k / 300k on CKMImageNet
+    iterations = {name: c.settings.epochs * c.settings.steps_per_epoch for name, c in configs.items()}
+    assert iterations["train-radiomapseer-inpainting.toml"] == 300_000
+    assert iterations["train-radiomapseer-sr.toml"] == 200_000
+    assert iterations["train-ckmimagenet-inpainting.toml"] == 400_000
+    assert iterations["train-ckmimagenet-sr.toml"] == 300_000

@@ -64,3 +64,9 @@ def test_interrupted_run_resumes_without_repeating_epochs(tmp_path):
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(CkmsimError, match=field):
         TrainSettings(**{field: value})
+
+
+def test_read_history_leaves_out_the_columns_keras_wrote_as_na(tmp_path):
+    # Keras' CSVLogger writes "NA" for the val_* columns of an epoch without validation data
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,0.5,NA\n1,0.25,0.3\n")
+    assert read_history(tmp_path) == [{"epoch": 0.0, "loss": 0.5}, {"epoch": 1.0, "loss": 0.25, "val_loss": 0.3}]

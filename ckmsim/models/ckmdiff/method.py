@@ -27,6 +27,9 @@ from ckmsim.validation import is_whole_number
 
 #: Task name of the unconditional model (A = 0): an observation with no observed cell.
 GENERATION_TASK = "generation"
+#: The model of a training run (the diffusion stage's best) and of a shipped folder (no optimizer state).
+RUN_MODEL_FILE = "ddm/best.keras"
+SHIPPED_MODEL_FILE = "ckmdiff.keras"
 
 
 class CKMDiffMethod(Method):
@@ -34,7 +37,8 @@ class CKMDiffMethod(Method):
 
     Parameters
     ----------
-    run : path of a training run folder (``ddm/best.keras`` and ``ckmdiff.json``)
+    run : path of a training run folder (``ddm/best.keras`` and ``ckmdiff.json``) or of a shipped one
+        (``ckmdiff.keras`` and ``ckmdiff.json``, :func:`ckmsim.models.pretrained.pretrained_ckmdiff`)
     num_steps : int
         Sampling steps ``S`` of Alg. 2 (``1``: one network call, the posterior-mean estimate of ``z_0``).
     num_samples : int
@@ -70,7 +74,7 @@ class CKMDiffMethod(Method):
 
         from ckmsim.models.ckmdiff.network import LatentDiffusion  # registers the layers too
 
-        path = Path(self.run) / "ddm" / "best.keras"
+        path = self.model_file()
         if not path.is_file():
             raise CkmsimError(f"CKMDiff run '{self.run}' has no trained diffusion model ({path} is missing)")
         model = keras.saving.load_model(path, compile=False)
@@ -78,6 +82,11 @@ class CKMDiffMethod(Method):
             raise CkmsimError(f"{path} holds a {type(model).__name__}, not a CKMDiff LatentDiffusion model")
         self.model_ = model
         return self
+
+    def model_file(self) -> Path:
+        """The trained model: a run's ``ddm/best.keras``, else a shipped folder's ``ckmdiff.keras``."""
+        shipped = Path(self.run) / SHIPPED_MODEL_FILE
+        return shipped if shipped.is_file() else Path(self.run) / RUN_MODEL_FILE
 
     def task_of(self, observation: Observation) -> str:
         return GENERATION_TASK if not np.asarray(observation.observed).any() else observation.task

@@ -50,6 +50,8 @@ from ckmsim.validation import check_table_keys, is_whole_number, read_toml
 
 #: The run's description, read by CKMDiffMethod.
 RUN_INFO = "ckmdiff.json"
+#: Wall time and throughput of each stage's last invocation (a resumed run times only what it ran).
+TIMING = "timing.json"
 VAE_KEYS = ("channels", "latent_channels", "kl_weight")
 VAE_TRAIN_KEYS = ("epochs", "learning_rate", "batch_size", "steps_per_epoch", "lr_patience")
 UNET_KEYS = ("base_channels", "channel_mults", "num_blocks")
@@ -176,6 +178,19 @@ def latent_scale(vae, data, max_batches: int = 64) -> float:
     return 1.0 / std
 
 
+def record_timing(out: Path, stage: str, epochs_before: int, result, steps_per_epoch: int, batch_size: int) -> dict:
+    """Store ``stage``'s wall time and examples per second of this invocation in ``OUT/timing.json``."""
+    epochs = len(result.history) - epochs_before
+    examples = epochs * int(steps_per_epoch) * int(batch_size)
+    entry = {"wall_s": result.wall_s, "epochs": epochs, "examples": examples,
+             "examples_per_s": examples / result.wall_s if result.wall_s > 0 and epochs else None}
+    path = out / TIMING
+    timing = json.loads(path.read_text()) if path.is_file() else {}
+    timing[stage] = entry
+    path.write_text(json.dumps(timing, indent=1))
+    return entry
+
+
 def _epoch_logger(stage: str, epochs: int, log):
     """A callback printing one line per finished epoch (a long run shows its progress)."""
     import keras
@@ -199,7 +214,7 @@ def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print
     from ckmsim.models.ckmdiff.data import NUM_CONDITION_CHANNELS, diffusion_dataset, load_truths, vae_dataset
     from ckmsim.models.ckmdiff.network import VAE, DecoupledUNet, LatentDiffusion, per_example_loss
     from ckmsim.models.ckmdiff.swin import SwinEncoder
-    from ckmsim.train.trainer import train
+    from ckmsim.train.trainer import read_history, train
 
     store = DatasetStore.open(config.dataset)
     store.require_layers(("gain_db",), "CKMDiff")
@@ -220,11 +235,13 @@ def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print
     vae(np.zeros((1, num_y, num_x, 1), np.float32))   # built before fit, for the trainer's backups
     log(f"CKMDiff VAE: {len(train_truths)} train maps, {vae_settings.epochs} epochs x "
         f"{vae_settings.steps_per_epoch} steps of {config.vae_batch_size} -> {out / 'vae'}")
+    vae_epochs_before = len(read_history(out / "vae"))
     vae_result = train(vae, vae_dataset(train_truths, config.encoding, config.vae_batch_size, seed, config.augment),
                        (vae_dataset(val_truths, config.encoding, config.vae_batch_size, epochs=1, shuffle=False)
                         if val_truths else None), out / "vae", vae_settings, loss="mse",
                        run_config={"vae": config.vae, "dataset": config.dataset}, verbose=verbose,
                        extra_callbacks=[_epoch_logger("VAE", vae_settings.epochs, log)])
+    record_timing(out, "vae", vae_epochs_before, vae_result, vae_settings.steps_per_epoch, config.vae_batch_size)
     vae = keras.saving.load_model(vae_result.best_model, compile=False)
     scale = latent_scale(vae, vae_dataset(train_truths, config.encoding, config.vae_batch_size, epochs=1,
                                           shuffle=False))
@@ -247,12 +264,14 @@ def train_ckmdiff_config(config: CKMDiffTrainConfig, verbose: int = 0, log=print
     (out / RUN_INFO).write_text(json.dumps(record, indent=1))
     log(f"CKMDiff diffusion: tasks {[r.get('task', 'generation') for r in config.degradation_records()]}, "
         f"{settings.epochs} epochs x {settings.steps_per_epoch} steps of {config.batch_size} -> {out / 'ddm'}")
+    ddm_epochs_before = len(read_history(out / "ddm"))
     result = train(model, diffusion_dataset(train_truths, list(config.degradations), config.encoding,
                                             config.batch_size, seed, config.augment),
                    (diffusion_dataset(val_truths, list(config.degradations), config.encoding, config.batch_size,
                                       seed=10_000 + int(seed), epochs=1, shuffle=False) if val_truths else None),
                    out / "ddm", settings, loss=per_example_loss, run_config=record, verbose=verbose,
                    extra_callbacks=[_epoch_logger("diffusion", settings.epochs, log)])
+    record_timing(out, "diffusion", ddm_epochs_before, result, settings.steps_per_epoch, config.batch_size)
     if result.history:
         last = result.history[-1]
         log(f"  diffusion done: loss {last.get('loss', float('nan')):.4f}, val_loss "
