@@ -32,6 +32,22 @@ RUN_MODEL_FILE = "ddm/best.keras"
 SHIPPED_MODEL_FILE = "ckmdiff.keras"
 
 
+def task_of(observation: Observation) -> str:
+    """The observation's task, :data:`GENERATION_TASK` when no cell is observed (A = 0)."""
+    return GENERATION_TASK if not np.asarray(observation.observed).any() else observation.task
+
+
+def trained_task_reason(name: str, tasks, observation: Observation) -> str | None:
+    """Why a gain network trained for ``tasks`` cannot complete ``observation`` (None when it can): a task it
+    never saw, or no gain layer."""
+    task = task_of(observation)
+    if task not in tasks:
+        return f"{name}: trained for tasks {list(tasks)}, not '{task}' (train a run with that degradation)"
+    if "gain_db" not in observation.values:
+        return f"{name}: the observation has no gain_db layer"
+    return None
+
+
 class CKMDiffMethod(Method):
     """Conditional latent decoupled diffusion (CKMDiff, Alg. 2).
 
@@ -89,15 +105,12 @@ class CKMDiffMethod(Method):
         return shipped if shipped.is_file() else Path(self.run) / RUN_MODEL_FILE
 
     def task_of(self, observation: Observation) -> str:
-        return GENERATION_TASK if not np.asarray(observation.observed).any() else observation.task
+        return task_of(observation)
 
     def unsupported_reason(self, observation: Observation) -> str | None:
-        task = self.task_of(observation)
-        if task not in self.tasks_:
-            return (f"{self.name}: trained for tasks {list(self.tasks_)}, not '{task}' (train a run with that "
-                    f"degradation)")
-        if "gain_db" not in observation.values:
-            return f"{self.name}: the observation has no gain_db layer"
+        reason = trained_task_reason(self.name, self.tasks_, observation)
+        if reason is not None:
+            return reason
         shape = observation.grid.shape
         if any(n % 4 for n in shape):
             return f"{self.name}: the grid {shape} is not a multiple of 4 cells (the VAE down-samples x4)"

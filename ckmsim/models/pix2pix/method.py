@@ -22,7 +22,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.ckm import make_ckm
 from ckmsim.maps.degrade import Observation
 from ckmsim.models.ckmdiff.data import CKMDiffEncoding
-from ckmsim.models.ckmdiff.method import GENERATION_TASK
+from ckmsim.models.ckmdiff.method import trained_task_reason
 from ckmsim.models.pix2pix.train import RUN_INFO
 
 #: The trained model of a run (the lowest validation reconstruction loss).
@@ -72,16 +72,10 @@ class Pix2PixMethod(Method):
             raise CkmsimError(f"{path} holds a {type(model).__name__}, not a Pix2Pix or RadioUNet model")
         return self
 
-    def task_of(self, observation: Observation) -> str:
-        return GENERATION_TASK if not np.asarray(observation.observed).any() else observation.task
-
     def unsupported_reason(self, observation: Observation) -> str | None:
-        task = self.task_of(observation)
-        if task not in self.tasks_:
-            return (f"{self.name}: trained for tasks {list(self.tasks_)}, not '{task}' (train a run with that "
-                    f"degradation)")
-        if "gain_db" not in observation.values:
-            return f"{self.name}: the observation has no gain_db layer"
+        reason = trained_task_reason(self.name, self.tasks_, observation)
+        if reason is not None:
+            return reason
         multiple = getattr(getattr(self, "network_", None), "size_multiple", 1)
         shape = observation.grid.shape
         if any(n % multiple for n in shape):
