@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number, read_toml
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,31 @@ def _check_or_store_config(out: Path, config: dict) -> None:
                               f"with these, or the stored settings to resume")
         return
     path.write_text(text)
+
+
+def read_run_config(path: str | Path, label: str, sections: dict, top: str, dataset: str | None = None,
+                    out: str | None = None) -> tuple[dict, str, str, str]:
+    """A network's training TOML, its sections checked against ``sections`` (name -> allowed keys, None: not
+    checked), and the run's dataset (``[top] dataset`` relative to the file, unless given) and out folder.
+
+    Returns ``(raw, where, dataset, out)``; ``where`` names the file in error messages.
+    """
+    path = Path(path)
+    raw = read_toml(path, label)
+    where = f"{label} '{path}'"
+    check_table_keys(raw, sections, "the top level", where)
+    for section, keys in sections.items():
+        if keys is not None:
+            check_table_keys(raw.get(section, {}), keys, f"[{section}]", where)
+    head = raw.get(top, {})
+    if dataset is None:
+        if "dataset" not in head:
+            raise CkmsimError(f"{where}: [{top}] dataset is missing (a dataset store with gain maps)")
+        dataset = str((path.parent / head["dataset"]).resolve())
+    out = out if out is not None else head.get("out", f"runs/{path.stem}")
+    return raw, where, str(dataset), str(out)
+
+
+def tuples(table: dict) -> dict:
+    """A TOML table with its lists as tuples (hashable, comparable with dataclass defaults)."""
+    return {key: (tuple(value) if isinstance(value, list) else value) for key, value in table.items()}

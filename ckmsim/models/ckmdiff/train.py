@@ -45,8 +45,8 @@ from pathlib import Path
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation
 from ckmsim.models.ckmdiff.data import CKMDiffEncoding
-from ckmsim.train.trainer import TrainSettings
-from ckmsim.validation import check_table_keys, is_whole_number, read_toml
+from ckmsim.train.trainer import TrainSettings, read_run_config, tuples
+from ckmsim.validation import is_whole_number
 
 #: The run's description, read by CKMDiffMethod.
 RUN_INFO = "ckmdiff.json"
@@ -115,25 +115,9 @@ def _degradation(entry, where: str):
         raise CkmsimError(f"{where}: {err}") from None
 
 
-def _tuples(table: dict) -> dict:
-    return {key: (tuple(value) if isinstance(value, list) else value) for key, value in table.items()}
-
-
 def load_ckmdiff_train_config(path: str | Path, dataset: str | None = None, out: str | None = None) -> CKMDiffTrainConfig:
     """Read and validate a CKMDiff training TOML; ``dataset`` and ``out`` override the file's values."""
-    path = Path(path)
-    raw = read_toml(path, "CKMDiff training config")
-    where = f"CKMDiff training config '{path}'"
-    check_table_keys(raw, _SECTIONS, "the top level", where)
-    for section, keys in _SECTIONS.items():
-        if keys is not None:
-            check_table_keys(raw.get(section, {}), keys, f"[{section}]", where)
-    top = raw.get("ckmdiff", {})
-    if dataset is None:
-        if "dataset" not in top:
-            raise CkmsimError(f"{where}: [ckmdiff] dataset is missing (a dataset store with gain maps)")
-        dataset = str((path.parent / top["dataset"]).resolve())
-    out = out if out is not None else top.get("out", f"runs/{path.stem}")
+    raw, where, dataset, out = read_run_config(path, "CKMDiff training config", _SECTIONS, "ckmdiff", dataset, out)
     entries = raw.get("degradation", [{"generation": True}])
     if not isinstance(entries, list):
         raise CkmsimError(f"{where}: degradations are an array of tables, [[degradation]]")
@@ -147,10 +131,10 @@ def load_ckmdiff_train_config(path: str | Path, dataset: str | None = None, out:
         base = CKMDiffTrainConfig.__dataclass_fields__
         return CKMDiffTrainConfig(
             dataset=str(dataset), out=str(out), encoding=CKMDiffEncoding.from_dict(raw.get("encoding", {})),
-            degradations=degradations, vae=_tuples({k: v for k, v in vae_raw.items() if k in VAE_KEYS}),
+            degradations=degradations, vae=tuples({k: v for k, v in vae_raw.items() if k in VAE_KEYS}),
             vae_settings=replace(base["vae_settings"].default, **vae_train), vae_batch_size=vae_batch,
-            unet=_tuples(raw.get("unet", {})),
-            condition=_tuples(raw["condition"]) if "condition" in raw else None,
+            unet=tuples(raw.get("unet", {})),
+            condition=tuples(raw["condition"]) if "condition" in raw else None,
             settings=replace(base["settings"].default, **train_raw), **data)
     except (CkmsimError, TypeError) as err:
         raise CkmsimError(f"{where}: {err}") from None

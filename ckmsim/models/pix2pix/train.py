@@ -52,8 +52,8 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.degrade import Degradation
 from ckmsim.models.ckmdiff.data import NUM_CONDITION_CHANNELS, CKMDiffEncoding
 from ckmsim.models.crossap.train import MODEL_KEYS as CROSSAP_MODEL_KEYS
-from ckmsim.train.trainer import TrainSettings
-from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number, read_toml
+from ckmsim.train.trainer import TrainSettings, read_run_config, tuples
+from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number
 
 #: The run's description, read by Pix2PixMethod.
 RUN_INFO = "pix2pix.json"
@@ -147,25 +147,10 @@ def _degradation(entry, where: str) -> Degradation:
         raise CkmsimError(f"{where}: {err}") from None
 
 
-def _tuples(table: dict) -> dict:
-    return {key: (tuple(value) if isinstance(value, list) else value) for key, value in table.items()}
-
-
 def load_pix2pix_train_config(path: str | Path, dataset: str | None = None, out: str | None = None) -> Pix2PixTrainConfig:
     """Read and validate a pix2pix / RadioUNet training TOML; ``dataset`` and ``out`` override the file's."""
-    path = Path(path)
-    raw = read_toml(path, "Pix2pix training config")
-    where = f"Pix2pix training config '{path}'"
-    check_table_keys(raw, _SECTIONS, "the top level", where)
-    for section, keys in _SECTIONS.items():
-        if keys is not None:
-            check_table_keys(raw.get(section, {}), keys, f"[{section}]", where)
+    raw, where, dataset, out = read_run_config(path, "Pix2pix training config", _SECTIONS, "pix2pix", dataset, out)
     top = raw.get("pix2pix", {})
-    if dataset is None:
-        if "dataset" not in top:
-            raise CkmsimError(f"{where}: [pix2pix] dataset is missing (a dataset store with gain maps)")
-        dataset = str((path.parent / top["dataset"]).resolve())
-    out = out if out is not None else top.get("out", f"runs/{path.stem}")
     model = top.get("model", "pix2pix")
     if model not in MODELS:
         raise CkmsimError(f"{where}: [pix2pix] model must be one of {list(MODELS)}. Received: model={model!r}")
@@ -181,8 +166,8 @@ def load_pix2pix_train_config(path: str | Path, dataset: str | None = None, out:
         return Pix2PixTrainConfig(
             dataset=str(dataset), out=str(out), degradations=degradations, model=model,
             encoding=CKMDiffEncoding.from_dict(raw.get("encoding", {})),
-            generator=_tuples(raw.get("generator", {})),
-            discriminator=_tuples(raw.get("discriminator", {})), loss=dict(raw.get("loss", {})),
+            generator=tuples(raw.get("generator", {})),
+            discriminator=tuples(raw.get("discriminator", {})), loss=dict(raw.get("loss", {})),
             settings=replace(base, **train_raw), **data)
     except (CkmsimError, TypeError) as err:
         raise CkmsimError(f"{where}: {err}") from None
