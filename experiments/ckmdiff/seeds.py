@@ -5,12 +5,19 @@ Per task: every method's gain MSE and mean rate (classical methods do not depend
 to the best classical method of the task, and the 10-90 % coverage of its samples.
 
     python experiments/ckmdiff/seeds.py runs/ckmdiff-study-s0 runs/ckmdiff-study-s1 runs/ckmdiff-study-s2
+
+``--within FOLDER``: one study whose learned methods carry their seed in their name (``pix2pix_s0``,
+``pix2pix_s1``, ... from ``run_study.py --baseline``): mean and spread per method over its seeds, beside the
+single-map methods, with the AP-decision columns.
+
+    python experiments/ckmdiff/seeds.py --within runs/ckmdiff-baselines-study
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +62,44 @@ def summarize(folders) -> str:
     return "\n".join(lines)
 
 
+#: Columns of the ``--within`` table: key, header, digits.
+WITHIN_COLUMNS = (("gain_mse_db2", "gain MSE [dB^2]", 1), ("ssim", "SSIM", 3), ("mean_rate", "mean rate [bit/s/Hz]", 3),
+                  ("outage", "outage", 3), ("coded_goodput", "coded goodput [bit/s/Hz]", 3),
+                  ("association_share", "association / oracle", 3), ("deployment_share", "site / oracle", 3))
+
+
+def summarize_within(folder) -> str:
+    result = json.loads((Path(folder) / "results.json").read_text())
+    lines = [f"{result['num_maps']} maps of split '{result['split']}' (`{result['dataset']}`, "
+             f"{result.get('num_areas', '?')} areas); learned rows: mean ± spread over the seeds in their names", ""]
+    for task, table in result["summary"].items():
+        groups: dict[str, list[dict]] = {}
+        for name, row in table.items():
+            if "gain_mse_db2" in row and not name.endswith("_risk"):
+                groups.setdefault(re.sub(r"_s\d+$", "", name), []).append(row)
+        columns = [c for c in WITHIN_COLUMNS if any(c[0] in rows[0] for rows in groups.values())]
+        lines += [f"### {task}", "", "| method | seeds | " + " | ".join(c[1] for c in columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        for name, rows in groups.items():
+            cells = [_spread([r.get(key, np.nan) for r in rows], digits) if len(rows) > 1
+                     else f"{rows[0].get(key, np.nan):.{digits}f}" for key, _, digits in columns]
+            lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+        random_share = table.get("perfect", {}).get("random_deployment_share")
+        if random_share is not None:
+            lines += ["", f"A random site earns {random_share:.3f} of the best site's mean rate."]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folders", nargs="+")
-    print(summarize(parser.parse_args(argv).folders))
+    parser.add_argument("folders", nargs="*")
+    parser.add_argument("--within", help="one study with seed-named learned methods")
+    args = parser.parse_args(argv)
+    if args.within:
+        print(summarize_within(args.within))
+    if args.folders:
+        print(summarize(args.folders))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python experiments/esrresnet/export_fixture.py --dataset datasets/esrresnet-cpu \
         --out tests/models/data/esrresnet-heldout.npz [--per-scene 2]
 
-The first ``--per-scene`` test samples of each held-out scene of the store (city-s2 and city-t10 in
+The first ``--per-scene`` test samples (every ``--every``-th) of each held-out scene of the store (city-s2 and city-t10 in
 ``dataset-cpu.toml``), every layer, in one compressed ``.npz``; :func:`load_fixture` rebuilds the CKMs.
 No sample of a training or validation city is written: the test is a held-out score.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 
-def write_fixture(dataset: Path, out: Path, per_scene: int) -> list[str]:
+def write_fixture(dataset: Path, out: Path, per_scene: int, every: int = 1) -> list[str]:
     from ckmsim.data.store import DatasetStore
 
     store = DatasetStore.open(dataset)
     chosen: dict[str, list[int]] = {}
-    for index in store.indices("test"):
+    for index in store.indices("test")[::every]:
         scene = Path(store.records[int(index)]["scene"]).parent.name
         if len(chosen.setdefault(scene, [])) < per_scene:
             chosen[scene].append(int(index))
@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--per-scene", type=int, default=2)
+    parser.add_argument("--every", type=int, default=1, help="take every k-th test sample (spread over tiles)")
     args = parser.parse_args()
-    ids = write_fixture(args.dataset, args.out, args.per_scene)
+    ids = write_fixture(args.dataset, args.out, args.per_scene, args.every)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB): {ids}")
 
 
