@@ -43,16 +43,18 @@ from ckmsim.maps.degrade import Degradation
 from ckmsim.maps.grid import Grid
 from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
 from ckmsim.metrics.regions import region_masks, region_scores
-from ckmsim.models.pretrained import pretrained_esrresnet
+from ckmsim.models.pretrained import pretrained_ckmdiff, pretrained_esrresnet
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene
 from ckmsim.validation import is_whole_number
 
-#: Methods a study can run: every single-transmitter baseline and the shipped E-SRResNet (x2 tasks only;
+#: Methods a study can run: every single-transmitter baseline, the shipped E-SRResNet (x2, and x4 as a cascade)
+#: and the shipped CKMDiff (gain only; the tasks it was trained for, x2 / x4 sub-sampling among them;
 #: :mod:`ckmsim.models.pretrained`), name -> factory of an unfitted Method. Those that reconstruct the
-#: per-path layers get every rate score; gain-only ones (model-based) get the link-adaptation score.
-STUDY_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet}
+#: per-path layers get every rate score; gain-only ones (model-based, CKMDiff) get the link-adaptation score.
+STUDY_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet,
+                 "ckmdiff": pretrained_ckmdiff}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 5
 #: Height of the default BS above the highest surface around it [m] ("rooftop height"; see

@@ -109,7 +109,7 @@ def pretrained_esrresnet(name: str = DEFAULT_ESRRESNET, label: str = "esrresnet"
                            snaps=[networks[role].get("snap") for role in ("primary", "secondary")])
 
 
-def pretrained_ckmdiff(name: str = DEFAULT_CKMDIFF, num_steps: int = 10, num_samples: int = 1, seed: int = 0):
+def pretrained_ckmdiff(name: str = DEFAULT_CKMDIFF, num_steps: int = 2, num_samples: int = 4, seed: int = 0):
     """The shipped CKMDiff as an (unfitted) :class:`~ckmsim.models.ckmdiff.method.CKMDiffMethod`.
 
     The folder is a CKMDiff run folder in miniature (the model without optimizer state and ``ckmdiff.json``);

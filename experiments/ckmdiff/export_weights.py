@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--dataset-config", required=True, type=Path)
     parser.add_argument("--study", type=Path)
     parser.add_argument("--name", default="ckmdiff-cpu")
+    parser.add_argument("--note", help="what a reader of the provenance must know (e.g. a run stopped early)")
     args = parser.parse_args()
 
     target = weights_dir("ckmdiff") / args.name
@@ -102,6 +103,8 @@ def main() -> None:
                      "python experiments/ckmdiff/export_weights.py " + " ".join(
                          f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)],
     }
+    if args.note:
+        info["note"] = args.note
     if args.study:
         study = json.loads(args.study.read_text())
         info["commands"].insert(2, study.get("command", "python experiments/ckmdiff/run_study.py"))

@@ -42,12 +42,13 @@ def test_one_method_record_per_method_and_task(tiny_quickstart):
     methods = results["config"]["methods"]
     pairs = [(record["name"], record["task"]) for record in results["methods"]]
     skipped = [(entry["name"], entry["task"]) for entry in results["skipped"]]
-    # The shipped E-SRResNet solves the x2 task it was trained for, and x4 as a bicubic-then-network cascade
+    # The shipped E-SRResNet solves the x2 task it was trained for, and x4 as a bicubic-then-network cascade;
+    # the shipped CKMDiff was trained on both
     assert skipped == []
-    assert {("esrresnet", task) for task in TASKS} <= set(pairs)
+    assert {("esrresnet", task) for task in TASKS} | {("ckmdiff", task) for task in TASKS} <= set(pairs)
     assert sorted(pairs + skipped) == sorted((name, task) for name in methods for task in TASKS)
     for record in results["methods"]:
-        gain_only = record["name"] in ("pathloss_kriging", "umi_3gpp")
+        gain_only = record["name"] in ("pathloss_kriging", "umi_3gpp", "ckmdiff")
         for key in MAP_KEYS:
             if gain_only and key == "aoa_rmse_deg":
                 assert key not in record["map"]
@@ -74,7 +75,7 @@ def test_one_method_record_per_method_and_task(tiny_quickstart):
 def test_quickstart_lists_every_single_transmitter_baseline(tiny_quickstart):
     results, _ = tiny_quickstart
     assert set(results["config"]["methods"]) == {"bilinear", "bicubic", "knn", "idw", "rbf", "kriging", "ls",
-                                                 "pathloss_kriging", "umi_3gpp", "esrresnet"}
+                                                 "pathloss_kriging", "umi_3gpp", "esrresnet", "ckmdiff"}
 
 
 def test_every_score_stays_within_its_own_bound(tiny_quickstart):

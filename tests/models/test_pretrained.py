@@ -1,4 +1,5 @@
-"""The E-SRResNet networks shipped in the package: present, documented, the paper's structure, usable as a Method."""
+"""The networks shipped in the package (E-SRResNet, CKMDiff): present, documented, the paper's structure, usable
+as a Method, and better than bicubic on held-out maps."""
 
 from __future__ import annotations
 
@@ -153,3 +154,51 @@ def test_unknown_pretrained_name_is_a_clear_error():
         pretrained_esrresnet("esrresnet-full")
     assert DEFAULT_ESRRESNET in PRETRAINED
 
+
+# ------------------------------------------------------------------------------------------------------ CKMDiff
+
+CKMDIFF_FIXTURE = Path(__file__).parent / "data" / "ckmdiff-heldout.npz"
+#: Gain MSE [dB^2] of the shipped CKMDiff (its defaults: S = 2, mean of 4 draws, seed 0) and of bicubic on the
+#: fixture's unmeasured open cells (8 maps of held-out city-s2, 8 tiles), both clipped to the model's pixel range,
+#: per sub-sampling factor; measured at export (one draw at S = 10: 249.2 and 189.4)
+CKMDIFF_HELDOUT_MSE = {4: (225.15, 291.98), 2: (152.47, 180.70)}
+
+
+def test_shipped_ckmdiff_has_its_files_and_provenance():
+    from ckmsim.models.ckmdiff.method import SHIPPED_MODEL_FILE
+
+    name = "ckmdiff-cpu"
+    folder = pretrained_dir(name, "ckmdiff")
+    info = provenance(name)
+    assert (folder / SHIPPED_MODEL_FILE).stat().st_size < 16 * 2**20
+    assert {"sr_x2", "sr_x4", "generation"} <= set(info["tasks"])
+    dataset = tomllib.loads(info["dataset"]["config_toml"])
+    assert dataset["split"]["test_scenes"] and info["dataset"]["splits"]["train"] > 0
+    training = tomllib.loads(info["training"]["config_toml"])
+    assert len(training["degradation"]) == len(info["tasks"])
+    for stage in ("vae", "diffusion"):
+        assert info["stages"][stage]["best_val_loss"] > 0 and info["stages"][stage]["examples_per_s_cpu"] > 0
+    assert any(command.startswith("ckmsim train ckmdiff") for command in info["commands"])
+    with pytest.raises(CkmsimError, match="ckmdiff-cpu"):
+        pretrained_dir("esrresnet-cpu", "ckmdiff")
+
+
+@pytest.mark.parametrize("factor", [4, 2])
+def test_shipped_ckmdiff_beats_bicubic_on_held_out_maps(factor):
+    from ckmsim.models.pretrained import pretrained_ckmdiff
+
+    method = pretrained_ckmdiff().fit()
+    low, high = method.encoding_.gain_range_db
+    errors = {"ckmdiff": [], "bicubic": []}
+    for truth in load_heldout_fixture(CKMDIFF_FIXTURE):
+        observation = Degradation([Subsample(factor)])(truth)
+        cells = ~truth["building"].values & ~observation.observed
+        true_db = np.clip(truth["gain_db"].values[cells], low, high)
+        for name, predictor in (("ckmdiff", method), ("bicubic", Bicubic())):
+            predicted = np.clip(predictor.predict(observation)["gain_db"].values[cells], low, high)
+            errors[name].append((predicted - true_db) ** 2)
+    ckmdiff, bicubic = (float(np.mean(np.concatenate(v))) for v in errors.values())
+    expected_ckmdiff, expected_bicubic = CKMDIFF_HELDOUT_MSE[factor]
+    assert bicubic == pytest.approx(expected_bicubic, rel=1e-3)   # the fixture and bicubic are deterministic
+    assert ckmdiff == pytest.approx(expected_ckmdiff, rel=0.05)
+    assert ckmdiff < 0.9 * bicubic
