@@ -93,8 +93,25 @@ def _positive_ints(name: str, values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
+class _ConvNormBlock(layers.Layer):
+    """What pix2pix's encoder and decoder blocks share: a (transposed) convolution ``self.conv`` and its optional
+    normalisation ``self.normalization``, built on the convolution's output shape."""
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        if self.normalization is not None:
+            self.normalization.build(self.conv.compute_output_shape(input_shape))
+
+    def conv_norm(self, x, training=None):
+        x = self.conv(x)
+        return x if self.normalization is None else self.normalization(x, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class EncoderBlock(layers.Layer):
+class EncoderBlock(_ConvNormBlock):
     """pix2pix's ``Ck``: a 4 x 4 convolution at ``strides``, normalisation, LeakyReLU(0.2).
 
     Input
@@ -116,26 +133,15 @@ class EncoderBlock(layers.Layer):
                                   use_bias=self.norm == "none", kernel_initializer=_init(), name="conv")
         self.normalization = _norm_layer(self.norm, "norm")
 
-    def build(self, input_shape):
-        self.conv.build(input_shape)
-        if self.normalization is not None:
-            self.normalization.build(self.conv.compute_output_shape(input_shape))
-
     def call(self, x, training=None):
-        x = self.conv(x)
-        if self.normalization is not None:
-            x = self.normalization(x, training=training)
-        return ops.leaky_relu(x, LEAKY_SLOPE)
-
-    def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(input_shape)
+        return ops.leaky_relu(self.conv_norm(x, training), LEAKY_SLOPE)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides, "norm": self.norm}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DecoderBlock(layers.Layer):
+class DecoderBlock(_ConvNormBlock):
     """pix2pix's ``CDk`` (``Ck`` with ``dropout_rate = 0``): a 4 x 4 transposed convolution at stride 2,
     normalisation, dropout, ReLU.
 
@@ -161,21 +167,11 @@ class DecoderBlock(layers.Layer):
         self.normalization = _norm_layer(self.norm, "norm")
         self.dropout = layers.Dropout(self.dropout_rate, name="dropout") if self.dropout_rate > 0 else None
 
-    def build(self, input_shape):
-        self.conv.build(input_shape)
-        if self.normalization is not None:
-            self.normalization.build(self.conv.compute_output_shape(input_shape))
-
     def call(self, x, training=None):
-        x = self.conv(x)
-        if self.normalization is not None:
-            x = self.normalization(x, training=training)
+        x = self.conv_norm(x, training)
         if self.dropout is not None:
             x = self.dropout(x, training=training)
         return ops.relu(x)
-
-    def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(input_shape)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "dropout_rate": self.dropout_rate,
