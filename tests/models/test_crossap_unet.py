@@ -492,3 +492,122 @@ def test_an_ap_at_the_targets_site_is_never_known():
         # AP 3's feature map would peak at the target's own cell: no channel does
         row, col = cells[1]
         assert not np.any(np.isclose(x[row, col, 1:], x[..., 1:].max(axis=(0, 1))) & x[..., 1:].any(axis=(0, 1)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-cell pooling of the known APs (ap_features)
+# ----------------------------------------------------------------------------------------------------------
+
+def _walled_area():
+    """A 16 x 16 area cut in two by a wall along column 8; target 0 and AP 1 left of it, AP 2 right."""
+    grid = Grid(0.0, 0.0, 16, 16, 2.0)
+    building = np.zeros((16, 16), bool)
+    building[:, 8] = True
+    cells = np.array([[3, 2], [12, 5], [6, 13]])
+    centers = grid.cell_centers_m()
+    positions = np.array([[*centers[r, c, :2], 10.0] for r, c in cells])
+    rng = np.random.default_rng(5)
+    gain_db = np.where(building, np.nan, rng.uniform(-110.0, -40.0, size=(3, 16, 16))).astype(np.float32)
+    return Area(AreaRef("walled", 0, "test", (0, 1, 2)), grid, gain_db, building, positions, cells)
+
+
+def test_known_ap_features_against_hand_geometry_and_friis():
+    from ckmsim.models.crossap.data import AP_FEATURES, NUM_AP_FEATURES
+
+    area = _walled_area()
+    encoding = CrossApEncoding(num_known_aps=3, gain_range_db=RANGE_DB, physics=True, frequency_hz=28e9,
+                               ap_features=True, known_order="nearest")
+    assert encoding.num_input_channels == 3 + 1 + 6 + 3 * NUM_AP_FEATURES
+    x, _ = area_example(area, 0, encoding)
+    first = encoding.ap_first_channel
+    slots = x[..., first:].reshape(16, 16, 3, NUM_AP_FEATURES)
+    feature = {name: slots[..., AP_FEATURES.index(name)] for name in AP_FEATURES}
+    open_cells = ~area.building
+    left, right = np.zeros((16, 16), bool), np.zeros((16, 16), bool)
+    left[:, :8], right[:, 9:] = True, True
+    # nearest first: AP 1 (9.5 cells away) in slot 0, AP 2 (11.4 cells) in slot 1, slot 2 empty
+    np.testing.assert_array_equal(feature["valid"][..., :2], np.repeat(open_cells[..., None], 2, axis=-1))
+    assert not slots[..., 2, :].any()
+    # the wall hides the other half from every AP: line of sight exactly on the AP's own side
+    np.testing.assert_array_equal(feature["los"][..., 0], left.astype(np.float32))
+    np.testing.assert_array_equal(feature["los"][..., 1], right.astype(np.float32))
+    np.testing.assert_array_equal(feature["target_los"][..., 1], left.astype(np.float32))
+    assert feature["blockage"][..., 0][right].min() > 0 and feature["blockage"][..., 0][left].max() == 0
+    # transferred = the target's free-space gain + AP 1's excess loss, Friis by hand at one cell
+    wavelength = 299_792_458.0 / 28e9
+    row, col = 10, 11
+    cell = area.grid.cell_centers_m()[row, col]
+    friis = [20 * np.log10(wavelength / (4 * np.pi * np.linalg.norm(cell - area.ap_positions_m[n]))) for n in (0, 1)]
+    expected_db = friis[0] + np.clip(area.gain_db[1, row, col], *RANGE_DB) - friis[1]
+    expected_pixel = np.clip((expected_db - RANGE_DB[0]) / (RANGE_DB[1] - RANGE_DB[0]), 0, 1)
+    np.testing.assert_allclose(feature["transferred"][row, col, 0], expected_pixel, atol=1e-5)
+    # distances over 64 m: AP-to-target the same at every open cell, AP-to-cell by hand
+    ap_target_m = np.hypot(*(area.ap_positions_m[1, :2] - area.ap_positions_m[0, :2]))
+    np.testing.assert_allclose(feature["ap_distance"][..., 0][open_cells], ap_target_m / 64.0, rtol=1e-6)
+    np.testing.assert_allclose(feature["cell_distance"][row, col, 1],
+                               np.hypot(*(cell[:2] - area.ap_positions_m[2, :2])) / 64.0, rtol=1e-6)
+    assert not slots[area.building].any()
+    with pytest.raises(CkmsimError, match="physics=True"):
+        CrossApEncoding(ap_features=True)
+
+
+def test_known_ap_pooling_ignores_slot_order_and_empty_slots():
+    """The pooling is a function of the set of valid slots: permuting slots or filling an empty slot with
+    junk changes nothing; identical slots pool to their own transferred value (weights sum to one)."""
+    from ckmsim.models.crossap.network import KnownApPooling
+
+    rng = np.random.default_rng(2)
+    num_slots, num_features = 4, 5
+    slots = rng.uniform(size=(2, 6, 6, num_slots, num_features)).astype(np.float32)
+    slots[..., 0] = 1.0
+    slots[..., 3, :] = 0.0          # slot 3 empty
+    layer = KnownApPooling(num_slots, num_features, hidden_channels=8, pooled_channels=3)
+    flat = lambda s: s.reshape(2, 6, 6, num_slots * num_features)  # noqa: E731
+    out = np.asarray(layer(flat(slots)))
+    assert out.shape == (2, 6, 6, 7)
+    permuted = np.asarray(layer(flat(slots[..., [2, 0, 3, 1], :])))
+    np.testing.assert_allclose(permuted, out, atol=1e-6)
+    junk = slots.copy()
+    junk[..., 3, 1:] = rng.uniform(-5, 5, size=junk[..., 3, 1:].shape)
+    np.testing.assert_allclose(np.asarray(layer(flat(junk))), out, atol=1e-6)
+    same = np.repeat(slots[..., :1, :], num_slots, axis=-2)
+    np.testing.assert_allclose(np.asarray(layer(flat(same)))[..., -1], same[..., 0, 1], atol=1e-6)
+    clone = KnownApPooling.from_config(layer.get_config())
+    clone.build(flat(slots).shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(np.asarray(clone(flat(slots))), out)
+
+
+def test_untrained_pooling_network_is_distance_weighting_and_round_trips(tmp_path):
+    import keras
+
+    from ckmsim.baselines.model_based import distance_weighted_cross_ap
+    from ckmsim.models.crossap.data import NUM_AP_FEATURES
+    from ckmsim.models.crossap.method import CrossApUNetMethod
+    from ckmsim.models.crossap.network import CrossApUNet
+
+    area = _area(num_aps=5, size=16, seed=3)
+    encoding = CrossApEncoding(num_known_aps=4, gain_range_db=RANGE_DB, physics=True, frequency_hz=28e9,
+                               ap_features=True)
+    model = CrossApUNet(encoding.num_input_channels, reduce_channels=3, encoder_channels=(6, 8),
+                        extra_conv_levels=(1,), top_channels=4, residual_channel=encoding.residual_channel,
+                        ap_slots=4, ap_features=NUM_AP_FEATURES, ap_first_channel=encoding.ap_first_channel,
+                        ap_hidden_channels=8, ap_pooled_channels=4)
+    method = CrossApUNetMethod(model, encoding)
+    known = [1, 3]
+    inferred = method.predict_gain_db(area.grid, area.building, area.ap_positions_m[0], area.gain_db[known],
+                                      area.ap_positions_m[known])
+    benchmark = distance_weighted_cross_ap(np.clip(area.gain_db[known], *RANGE_DB), area.ap_positions_m[known, :2],
+                                           area.ap_positions_m[0, :2])
+    open_cells = ~area.building
+    np.testing.assert_allclose(inferred[open_cells], np.clip(benchmark, *RANGE_DB)[open_cells], atol=1e-4)
+    x = np.stack([area_example(area, t, encoding)[0] for t in (0, 2)])
+    model.get_layer("correction").set_weights([w + 0.01 for w in model.get_layer("correction").get_weights()])
+    before = np.asarray(model(x))
+    model.save(tmp_path / "pooled.keras")
+    loaded = keras.saving.load_model(tmp_path / "pooled.keras")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(np.asarray(loaded(x)), before)
+    with pytest.raises(CkmsimError, match="ap_first_channel"):
+        CrossApUNet(encoding.num_input_channels, encoder_channels=(6, 8), extra_conv_levels=(), ap_slots=3,
+                    ap_features=NUM_AP_FEATURES, ap_first_channel=encoding.ap_first_channel)

@@ -22,6 +22,25 @@ the straight line from the target crosses no building cell) and the length of th
 over ``BLOCKAGE_SCALE_M`` (capped at 1). The network then learns a correction
 to channel K+1 (:attr:`CrossApEncoding.residual_channel`, see :class:`~ckmsim.models.crossap.network.CrossApUNet`).
 
+With ``ap_features=True`` (issue 14, needs ``physics``) :data:`NUM_AP_FEATURES` channels per known-AP slot
+follow, slot-major (slot ``n`` at channels ``ap_first_channel + n * NUM_AP_FEATURES + f``), for a network that
+weighs the known APs *per cell* (:class:`~ckmsim.models.crossap.network.KnownApPooling`) instead of by
+their distance to the target alone as eq. (7) does. Each slot, in the order of the known APs' channels (zeros
+in unused slots), holds :data:`AP_FEATURES`:
+
+- ``valid``: 1 where the slot holds a known AP (on open cells);
+- ``transferred``: the target's free-space gain plus AP ``n``'s excess loss :math:`G_n - FS_n` at the cell,
+  as gain pixels -- the target's map if AP ``n``'s shadowing held for it;
+- ``gain``: :math:`G_n` as gain pixels;
+- ``los`` / ``blockage``: AP ``n``'s 2-D line of sight and blockage length to the cell (as the target's
+  physics channels), and ``target_los`` / ``target_blockage`` the target's, repeated per slot so that each
+  slot's features say whether AP ``n`` and the target see the cell alike;
+- ``ap_distance``: the horizontal distance from AP ``n`` to the target over ``DISTANCE_SCALE_M`` (the same
+  at every cell), ``cell_distance``: from AP ``n`` to the cell over ``DISTANCE_SCALE_M``.
+
+Building cells are 0 in every feature. All features are per-cell maps or constants, so the 8 dihedral
+symmetries of the area act on them as on the other channels.
+
 The paper always uses all :math:`N = 79` other APs of an area. ckmsim can also draw ``K`` at random in
 ``[min_known_aps, num_known_aps]`` during training (zero-padded), which lets one network infer a candidate
 site's map from however many APs are deployed (the deployment study). The variant ``inputs="radiounet"``
@@ -49,7 +68,8 @@ from ckmsim.maps.grid import Grid
 from ckmsim.maps.pixels import GainRangeCoding
 from ckmsim.maps.priors import (ap_location_map, building_map, cell_of_position,
                                 preconvolved_location_map)
-from ckmsim.models.crossap.physics import PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, physics_maps
+from ckmsim.models.crossap.physics import (PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, free_space_map_db,
+                                          physics_maps)
 from ckmsim.validation import is_finite_number, is_whole_number
 
 #: Input encodings: the paper's cross-AP input, and RadioUNet's (building map + target location).
@@ -62,6 +82,12 @@ DEFAULT_GAIN_RANGE_DB = (-170.0, -70.0)
 NUM_PHYSICS_CHANNELS = len(PHYSICS_MAPS) + 3
 #: Length inside buildings [m] that makes the blockage channel 1.
 BLOCKAGE_SCALE_M = 20.0
+#: Per-slot features ``ap_features=True`` adds for every known-AP slot (module docstring).
+AP_FEATURES = ("valid", "transferred", "gain", "los", "blockage", "target_los", "target_blockage",
+               "ap_distance", "cell_distance")
+NUM_AP_FEATURES = len(AP_FEATURES)
+#: Distance [m] that makes the distance features 1 (about a 32 x 32 tile of 2 m cells).
+DISTANCE_SCALE_M = 64.0
 #: Cells the training loss runs over: all, the open (non-building) ones, or the open ones a ray reached
 #: (true gain above the low end of the range: the RadioMapSolver floor sits below it).
 LOSS_CELLS = ("all", "open", "reached")
@@ -213,6 +239,9 @@ class CrossApEncoding(GainRangeCoding):
         Carrier of the free-space channels [Hz]; required with ``physics``.
     beta_per_m : float
         :math:`\beta` of eq. (7) for the distance-weighted channels [1/m] (the paper's 0.1).
+    ap_features : bool
+        Cross-AP with ``physics`` only: add :data:`NUM_AP_FEATURES` channels per known-AP slot (module
+        docstring), for the network's per-cell pooling of the known APs.
     known_order : "given" | "nearest"
         Order of the known APs' channels. ``"given"`` (the paper: it is silent, and its APs' channels carry
         no fixed meaning either, RadioMapSeer's 80 sites differing per map) keeps the caller's order, which
@@ -229,6 +258,7 @@ class CrossApEncoding(GainRangeCoding):
     frequency_hz: float | None = None
     beta_per_m: float = PAPER_BETA_PER_M
     known_order: str = "given"
+    ap_features: bool = False
 
     CODING_LABEL = "cross-AP encoding"
 
@@ -257,13 +287,23 @@ class CrossApEncoding(GainRangeCoding):
         if self.known_order not in KNOWN_ORDERS:
             raise CkmsimError(f"known_order must be one of {list(KNOWN_ORDERS)}. "
                               f"Received: known_order={self.known_order!r}")
+        if not isinstance(self.ap_features, bool):
+            raise CkmsimError(f"ap_features must be true or false. Received: ap_features={self.ap_features!r}")
+        if self.ap_features and not self.physics:
+            raise CkmsimError("ap_features=True needs physics=True (the free-space gains and blockage of the "
+                              "known APs). Received: physics=False")
 
     @property
     def num_input_channels(self) -> int:
-        """Channels of the network input: ``num_known_aps + 1`` (+ 4 with ``physics``) for cross-AP, 2 for
-        RadioUNet."""
+        """Channels of the network input: ``num_known_aps + 1`` (+ ``NUM_PHYSICS_CHANNELS`` with ``physics``,
+        + ``num_known_aps * NUM_AP_FEATURES`` with ``ap_features``) for cross-AP, 2 for RadioUNet."""
         if self.inputs != "cross_ap":
             return 2
+        return self.ap_first_channel + (self.num_known_aps * NUM_AP_FEATURES if self.ap_features else 0)
+
+    @property
+    def ap_first_channel(self) -> int:
+        """First channel of the per-slot known-AP features (the channel count without them)."""
         return self.num_known_aps + 1 + (NUM_PHYSICS_CHANNELS if self.physics else 0)
 
     @property
@@ -336,7 +376,47 @@ class CrossApEncoding(GainRangeCoding):
             channels[..., rest] = building_map(building)
             channels[..., rest + 1] = blocked == 0
             channels[..., rest + 2] = np.minimum(blocked / BLOCKAGE_SCALE_M, 1.0)
+            if self.ap_features:
+                features = self.known_ap_features(grid, building, target_cell, target_position_m, blocked,
+                                                  known_gain_db, known_cells, known_positions_m)
+                first = self.ap_first_channel
+                channels[..., first:first + features.shape[-1]] = features
         return channels
+
+    def known_ap_features(self, grid: Grid, building: np.ndarray, target_cell, target_position_m,
+                          target_blockage_m: np.ndarray, known_gain_db: np.ndarray, known_cells: np.ndarray,
+                          known_positions_m: np.ndarray) -> np.ndarray:
+        """The per-slot features of the module docstring for the ``K`` known APs given, in their order.
+
+        Output: ``[num_y, num_x, K * NUM_AP_FEATURES]``, float32, slot-major, 0 on building cells.
+        """
+        known_positions_m = np.asarray(known_positions_m, dtype=np.float64).reshape(-1, 3)
+        target = np.asarray(target_position_m, dtype=np.float64).ravel()
+        low, high = self.gain_range_db
+        open_cells = (~building).astype(np.float32)
+        # [K, y, x] free-space gains of the known APs and [y, x] the target's [dB]
+        known_free_space = free_space_map_db(grid, known_positions_m, self.frequency_hz)
+        target_free_space = free_space_map_db(grid, target, self.frequency_hz)
+        with np.errstate(invalid="ignore"):
+            transferred = target_free_space + np.clip(known_gain_db, low, high) - known_free_space
+        # [y, x, 2] cell centres; distances in the horizontal plane, as eq. (7)'s
+        centers = grid.cell_centers_m()[..., :2]
+        features = np.zeros((known_gain_db.shape[0], NUM_AP_FEATURES) + building.shape, dtype=np.float32)
+        target_blocked = np.minimum(target_blockage_m / BLOCKAGE_SCALE_M, 1.0)
+        for n, (cell, position) in enumerate(zip(known_cells, known_positions_m)):
+            blocked = blockage_map(building, cell, grid.cell_size_m)
+            features[n] = (open_cells,
+                           self.gain_pixels(transferred[n], building),
+                           self.gain_pixels(known_gain_db[n], building),
+                           blocked == 0,
+                           np.minimum(blocked / BLOCKAGE_SCALE_M, 1.0),
+                           target_blockage_m == 0,
+                           target_blocked,
+                           np.full(building.shape, np.hypot(*(position[:2] - target[:2])) / DISTANCE_SCALE_M),
+                           np.linalg.norm(centers - position[:2], axis=-1) / DISTANCE_SCALE_M)
+        features *= open_cells
+        # [K, F, y, x] -> [y, x, K * F]
+        return np.moveaxis(features.reshape((-1,) + building.shape), 0, -1)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -28,6 +28,15 @@ channel ``residual_channel`` (the distance-weighted inference of eq. (7) as pixe
 :class:`~ckmsim.models.crossap.data.CrossApEncoding` with ``physics=True``) plus the UNet's last
 convolution, whose kernel and bias start at zero, so that the untrained network returns eq. (7) exactly and
 training can only move away from it where the loss says so.
+
+``ap_slots`` (issue 14) adds :class:`KnownApPooling` in front of the UNet for inputs encoded with
+``ap_features=True``: one small network shared by every known-AP slot reads the slot's per-cell features
+(:data:`~ckmsim.models.crossap.data.AP_FEATURES`) and gives a weight logit and a feature vector per cell;
+a softmax over the slots *at each cell* pools them. Eq. (7) weighs a known AP by its distance to the target
+alone, the same at every cell; the pooling can prefer, cell by cell, the APs that see the cell as the target
+does (both in line of sight, or both behind the same buildings), and it takes any number of known APs in any
+order. The UNet then sees the input's first ``ap_first_channel`` channels and the pooled features instead
+of the raw per-slot channels.
 """
 
 from __future__ import annotations
@@ -130,23 +139,107 @@ class UpBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class TakeChannel(keras.layers.Layer):
+class KnownApPooling(keras.layers.Layer):
+    r"""Per-cell attention pooling over the known-AP slots (module docstring).
+
+    For slot :math:`n` at a cell with features :math:`f_n` (``num_features`` of them, the first the 0/1
+    ``valid`` flag): a shared MLP gives :math:`(\ell_n, h_n)`; :math:`w_n = \mathrm{softmax}_n(\ell_n)` over
+    the valid slots; the output stacks :math:`\sum_n w_n h_n`, :math:`\max_n h_n` over the valid slots,
+    and :math:`\sum_n w_n f_{n,1}` (the pooled ``transferred`` gain pixel, a direct estimate of the target's
+    map).
+
+    Input
+    -----
+    x : ``[batch, height, width, num_slots * num_features]``, float32, slot-major
+
+    Output
+    ------
+    pooled : ``[batch, height, width, 2 * pooled_channels + 1]``, float32
+    """
+
+    def __init__(self, num_slots: int, num_features: int, hidden_channels: int = 32, pooled_channels: int = 16,
+                 **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("num_slots", num_slots), ("num_features", num_features),
+                            ("hidden_channels", hidden_channels), ("pooled_channels", pooled_channels)):
+            _check_positive_int(name, value)
+        if int(num_features) < 2:
+            raise CkmsimError(f"KnownApPooling needs the valid flag and at least one feature per slot. "
+                              f"Received: num_features={num_features!r}")
+        self.num_slots = int(num_slots)
+        self.num_features = int(num_features)
+        self.hidden_channels = int(hidden_channels)
+        self.pooled_channels = int(pooled_channels)
+        self.hidden1 = keras.layers.Dense(self.hidden_channels, activation="relu", name="hidden1")
+        self.hidden2 = keras.layers.Dense(self.hidden_channels, activation="relu", name="hidden2")
+        self.head = keras.layers.Dense(self.pooled_channels + 1, name="head")
+
+    def build(self, input_shape):
+        slot_shape = (None, None, None, self.num_slots, self.num_features)
+        self.hidden1.build(slot_shape)
+        self.hidden2.build(slot_shape[:-1] + (self.hidden_channels,))
+        self.head.build(slot_shape[:-1] + (self.hidden_channels,))
+
+    def call(self, x):
+        ops = keras.ops
+        shape = ops.shape(x)
+        # [batch, h, w, slots, features]
+        slots = ops.reshape(x, (shape[0], shape[1], shape[2], self.num_slots, self.num_features))
+        valid = slots[..., 0:1]
+        out = self.head(self.hidden2(self.hidden1(slots)))
+        # invalid slots get no weight; a cell always has one valid slot (building cells have none and are
+        # not scored: there every slot's logit is equally low and the softmax stays finite)
+        logits = out[..., 0:1] + (valid - 1.0) * 1e4
+        weights = ops.softmax(logits, axis=-2)
+        features = out[..., 1:]
+        pooled_mean = ops.sum(weights * features, axis=-2)
+        pooled_max = ops.max(features + (valid - 1.0) * 1e4, axis=-2)
+        pooled_max = ops.where(ops.max(valid, axis=-2) > 0, pooled_max, ops.zeros_like(pooled_max))
+        transferred = ops.sum(weights * slots[..., 1:2], axis=-2)
+        return ops.concatenate([pooled_mean, pooled_max, transferred], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (2 * self.pooled_channels + 1,)
+
+    def get_config(self):
+        return {**super().get_config(), "num_slots": self.num_slots, "num_features": self.num_features,
+                "hidden_channels": self.hidden_channels, "pooled_channels": self.pooled_channels}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TakeChannels(keras.layers.Layer):
+    """Channels ``[start, stop)`` of the input: ``[batch, h, w, C]`` -> ``[batch, h, w, stop - start]``."""
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        if not (is_whole_number(start, minimum=0) and is_whole_number(stop, minimum=1) and stop > start):
+            raise CkmsimError(f"TakeChannels needs 0 <= start < stop. Received: start={start!r}, stop={stop!r}")
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.stop - self.start,)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TakeChannel(TakeChannels):
     """One channel of the input, kept as a channel: ``[batch, h, w, C]`` -> ``[batch, h, w, 1]``."""
 
     def __init__(self, index: int, **kwargs):
-        super().__init__(**kwargs)
         if not is_whole_number(index, minimum=0):
             raise CkmsimError(f"index must be an integer >= 0. Received: index={index!r}")
+        super().__init__(int(index), int(index) + 1, **kwargs)
         self.index = int(index)
 
-    def call(self, x):
-        return x[..., self.index:self.index + 1]
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (1,)
-
     def get_config(self):
-        return {**super().get_config(), "index": self.index}
+        config = super().get_config()
+        del config["start"], config["stop"]
+        return {**config, "index": self.index}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -193,13 +286,20 @@ class CrossApUNet(keras.Model):
         Keras activation of the output convolution (must be None with ``residual_channel``).
     residual_channel : int or None
         Input channel the output is added to (module docstring); None: the paper's plain output.
+    ap_slots, ap_features, ap_first_channel : int or None
+        With ``ap_slots``: the input's channels from ``ap_first_channel`` on are ``ap_slots`` known-AP slots of
+        ``ap_features`` features each, pooled by :class:`KnownApPooling` (module docstring).
+    ap_hidden_channels, ap_pooled_channels : int
+        Width of the pooling's shared MLP and of its pooled features.
     """
 
     def __init__(self, num_input_channels: int, reduce_channels: int = DEFAULT_REDUCE_CHANNELS,
                  reduce_kernel_size: int = 3, encoder_channels=DEFAULT_ENCODER_CHANNELS,
                  extra_conv_levels=DEFAULT_EXTRA_CONV_LEVELS, kernel_size: int = DEFAULT_KERNEL_SIZE,
                  top_channels: int = DEFAULT_TOP_CHANNELS, output_activation: str | None = None,
-                 residual_channel: int | None = None, **kwargs):
+                 residual_channel: int | None = None, ap_slots: int | None = None, ap_features: int | None = None,
+                 ap_first_channel: int | None = None, ap_hidden_channels: int = 32, ap_pooled_channels: int = 16,
+                 **kwargs):
         for name, value in (("num_input_channels", num_input_channels), ("reduce_channels", reduce_channels),
                             ("reduce_kernel_size", reduce_kernel_size), ("kernel_size", kernel_size),
                             ("top_channels", top_channels)):
@@ -223,8 +323,28 @@ class CrossApUNet(keras.Model):
                                   f"Received: output_activation={output_activation!r}")
             residual_channel = int(residual_channel)
 
+        if ap_slots is not None:
+            if not (is_whole_number(ap_first_channel, minimum=1) and is_whole_number(ap_features, minimum=2)
+                    and is_whole_number(ap_slots, minimum=1)
+                    and int(ap_first_channel) + int(ap_slots) * int(ap_features) == int(num_input_channels)):
+                raise CkmsimError(f"The known-AP slots must fill the input's last channels: ap_first_channel + "
+                                  f"ap_slots * ap_features == num_input_channels. Received: ap_first_channel="
+                                  f"{ap_first_channel!r}, ap_slots={ap_slots!r}, ap_features={ap_features!r}, "
+                                  f"num_input_channels={num_input_channels!r}")
+            if residual_channel is not None and residual_channel >= int(ap_first_channel):
+                raise CkmsimError(f"residual_channel must lie before the known-AP slots (< {ap_first_channel}). "
+                                  f"Received: residual_channel={residual_channel!r}")
+            ap_slots, ap_features, ap_first_channel = int(ap_slots), int(ap_features), int(ap_first_channel)
+
         inputs = keras.Input(shape=(None, None, int(num_input_channels)), name="crossap_input")
-        reduced = ConvBlock(reduce_channels, reduce_kernel_size, name="reduce")(inputs)
+        features = inputs
+        if ap_slots is not None:
+            pooled = KnownApPooling(ap_slots, ap_features, ap_hidden_channels, ap_pooled_channels,
+                                    name="known_ap_pooling")(
+                TakeChannels(ap_first_channel, int(num_input_channels), name="known_ap_slots")(inputs))
+            features = keras.layers.Concatenate(name="with_pooled")(
+                [TakeChannels(0, ap_first_channel, name="shared_channels")(inputs), pooled])
+        reduced = ConvBlock(reduce_channels, reduce_kernel_size, name="reduce")(features)
         skips, x = [], reduced
         for level, width in enumerate(encoder_channels, start=1):
             x = ConvBlock(width, kernel_size, pool=True, name=f"down{level}")(x)
@@ -238,7 +358,7 @@ class CrossApUNet(keras.Model):
             if level in extra_conv_levels:
                 x = ConvBlock(encoder_channels[level - 1], kernel_size, name=f"up{level}_extra")(x)
         x = UpBlock(top_channels, name="up0")(x)
-        x = keras.layers.Concatenate(name="skip0")([x, reduced, inputs])
+        x = keras.layers.Concatenate(name="skip0")([x, reduced, features])
         x = ConvBlock(top_channels, kernel_size, name="top")(x)
         if residual_channel is None:
             outputs = keras.layers.Conv2D(1, kernel_size, padding="same", activation=output_activation,
@@ -259,6 +379,8 @@ class CrossApUNet(keras.Model):
         self.top_channels = int(top_channels)
         self.output_activation = output_activation
         self.residual_channel = residual_channel
+        self.ap_slots, self.ap_features, self.ap_first_channel = ap_slots, ap_features, ap_first_channel
+        self.ap_hidden_channels, self.ap_pooled_channels = int(ap_hidden_channels), int(ap_pooled_channels)
 
     @property
     def size_multiple(self) -> int:
@@ -270,7 +392,9 @@ class CrossApUNet(keras.Model):
                 "reduce_channels": self.reduce_channels, "reduce_kernel_size": self.reduce_kernel_size,
                 "encoder_channels": list(self.encoder_channels), "extra_conv_levels": list(self.extra_conv_levels),
                 "kernel_size": self.kernel_size, "top_channels": self.top_channels,
-                "output_activation": self.output_activation, "residual_channel": self.residual_channel}
+                "output_activation": self.output_activation, "residual_channel": self.residual_channel,
+                "ap_slots": self.ap_slots, "ap_features": self.ap_features, "ap_first_channel": self.ap_first_channel,
+                "ap_hidden_channels": self.ap_hidden_channels, "ap_pooled_channels": self.ap_pooled_channels}
 
     @classmethod
     def from_config(cls, config):

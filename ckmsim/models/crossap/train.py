@@ -49,7 +49,7 @@ PAPER_SETTINGS = TrainSettings(epochs=15, learning_rate=1e-3, lr_patience=0)
 
 #: Keys of ``[model]``: the CrossApUNet arguments other than the derived ``num_input_channels``.
 MODEL_KEYS = ("reduce_channels", "reduce_kernel_size", "encoder_channels", "extra_conv_levels", "kernel_size",
-              "top_channels", "output_activation")
+              "top_channels", "output_activation", "ap_hidden_channels", "ap_pooled_channels")
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,14 @@ class CrossApTrainConfig:
         """A fresh :class:`~ckmsim.models.crossap.network.CrossApUNet` for this encoding."""
         from ckmsim.models.crossap.network import CrossApUNet
 
+        slots = {}
+        if self.encoding.ap_features:
+            from ckmsim.models.crossap.data import NUM_AP_FEATURES
+
+            slots = {"ap_slots": self.encoding.num_known_aps, "ap_features": NUM_AP_FEATURES,
+                     "ap_first_channel": self.encoding.ap_first_channel}
         return CrossApUNet(self.encoding.num_input_channels, residual_channel=self.encoding.residual_channel,
-                           **self.model)
+                           **slots, **self.model)
 
     def run_record(self) -> dict:
         """Model and data settings, stored with the run and checked on resume."""
