@@ -6,9 +6,12 @@ from __future__ import annotations
 import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
 
 import json
+import tempfile
 import tomllib
+import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -161,7 +164,7 @@ CKMDIFF_FIXTURE = Path(__file__).parent / "data" / "ckmdiff-heldout.npz"
 #: Gain MSE [dB^2] of the shipped CKMDiff (its defaults: S = 2, mean of 4 draws, seed 0) and of bicubic on the
 #: fixture's unmeasured open cells (8 maps of held-out city-s2, 8 tiles), both clipped to the model's pixel range,
 #: per sub-sampling factor; measured at export (one draw at S = 10: 249.2 and 189.4)
-CKMDIFF_HELDOUT_MSE = {4: (225.15, 291.98), 2: (152.47, 180.70)}
+CKMDIFF_HELDOUT_MSE = {4: (225.09, 291.98), 2: (152.42, 180.70)}   # float16-stored weights
 
 
 def test_shipped_ckmdiff_has_its_files_and_provenance():
@@ -170,7 +173,14 @@ def test_shipped_ckmdiff_has_its_files_and_provenance():
     name = "ckmdiff-cpu"
     folder = pretrained_dir(name, "ckmdiff")
     info = provenance(name)
-    assert (folder / SHIPPED_MODEL_FILE).stat().st_size < 16 * 2**20
+    # 2.9 M parameters stored in float16 (a few MB), loaded into float32 variables
+    assert (folder / SHIPPED_MODEL_FILE).stat().st_size < 6 * 2**20 and info["stored_precision"] == "float16"
+    with zipfile.ZipFile(folder / SHIPPED_MODEL_FILE) as archive, tempfile.TemporaryDirectory() as tmp:
+        archive.extract("model.weights.h5", tmp)
+        with h5py.File(Path(tmp) / "model.weights.h5") as weights:
+            dtypes = set()
+            weights.visititems(lambda _, item: dtypes.add(item.dtype) if isinstance(item, h5py.Dataset) else None)
+    assert np.dtype(np.float16) in dtypes and np.dtype(np.float32) not in dtypes
     assert {"sr_x2", "sr_x4", "generation"} <= set(info["tasks"])
     dataset = tomllib.loads(info["dataset"]["config_toml"])
     assert dataset["split"]["test_scenes"] and info["dataset"]["splits"]["train"] > 0
