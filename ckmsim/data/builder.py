@@ -122,7 +122,8 @@ def _sample_task(index: int, scene_name: str, tile, building: np.ndarray, ground
     row, col = open_cells[rng.integers(len(open_cells))]
     x, y, _ = tile.grid.cell_centers_m()[row, col]
     ue_cells = ()
-    if config.csi is not None:
+    # a dynamic sample drops its UEs per coherence block, where the moving objects leave room (trace_blocks)
+    if config.csi is not None and config.dynamic is None:
         if config.csi.num_ues > len(open_cells):
             raise CkmsimError(f"csi.num_ues={config.csi.num_ues} exceeds the {len(open_cells)} open cells of tile "
                               f"{tile.index} of '{scene_name}'")
@@ -173,7 +174,17 @@ def trace_sample(task: SampleTask, config: DatasetConfig) -> tuple[dict, dict]:
     arrays["x_m"] = (("x",), ckm["x"].values.astype(np.float64))
     arrays["y_m"] = (("y",), ckm["y"].values.astype(np.float64))
     arrays["tx_position_m"] = (("xyz",), np.asarray(task.tx_position_m, dtype=np.float64))
-    if config.csi is not None:
+    if config.dynamic is not None:
+        from ckmsim.data.dynamic import trace_blocks
+
+        # after the map: the map layers are the static scene's, the blocks add and remove the moving objects
+        ground_m = ckm["ground_m"].values if "ground_m" in ckm else None
+        blocks, info = trace_blocks(scene, grid, ckm["building"].values, ground_m, task.tx_position_m, config.csi,
+                                    config.dynamic, settings, task.seed)
+        arrays.update(blocks)
+        timings.update(info["timings_s"])
+        dropped = info["max_dropped_power_share"]
+    elif config.csi is not None:
         cells = np.asarray(task.ue_cells, dtype=np.int32).reshape(-1, 2)
         ground_m = ckm["ground_m"].values if "ground_m" in ckm else None
         positions = grid.cell_centers_m(ground_m)[cells[:, 0], cells[:, 1]]
@@ -182,11 +193,13 @@ def trace_sample(task: SampleTask, config: DatasetConfig) -> tuple[dict, dict]:
         arrays["ue_position_m"] = (("ue", "xyz"), positions.astype(np.float64))
         arrays["h_dl"] = (("ue", "subcarrier", "ue_ant", "bs_ant"), channels["h_dl"])
         arrays["h_ul"] = (("ue", "subcarrier", "bs_ant", "ue_ant"), channels["h_ul"])
-    timings["solver_total"] = float(sum(timings.values()))
+    timings["solver_total"] = float(sum(v for k, v in timings.items() if k != "dynamic_other"))
     timings["sample_total"] = time.perf_counter() - started
     record = {"id": task.id, "scene": task.scene, "tile_index": task.tile_index, "tx_index": task.tx_index,
               "split": task.split, "seed": task.seed, "grid": task.grid, "tx_position_m": list(task.tx_position_m),
               "num_ues_map": int(ckm.attrs["num_ues"]), "num_duplicate_paths_removed": removed, "timings_s": timings}
+    if config.dynamic is not None:
+        record["max_dropped_path_power_share"] = dropped
     return arrays, record
 
 

@@ -30,6 +30,11 @@ Example (``experiments/datasets/small.toml``)::
     [convergence]              # optional: a PathSolver convergence check per scene before the build;
     num_probes = 256           # fields of ckmsim.raytrace.convergence.ConvergenceCheck
 
+    [dynamic]                  # optional, needs [csi]: coherence blocks with moving cars and pedestrians;
+    num_blocks = 20            # fields of DynamicSettings and of ckmsim.scene.dynamic.MovingObjects
+    max_paths = 32
+    num_cars = 10
+
 Every section and key is checked: a typo fails with the name of the file, the section and the key.
 """
 
@@ -42,7 +47,50 @@ from ckmsim.errors import CkmsimError
 from ckmsim.raytrace.convergence import ConvergenceCheck
 from ckmsim.raytrace.csi import CsiSettings
 from ckmsim.raytrace.settings import RayTracingSettings
+from ckmsim.scene.dynamic import MovingObjects
 from ckmsim.validation import check_table_keys, is_finite_number, is_whole_number, read_toml
+
+
+@dataclass(frozen=True)
+class DynamicSettings:
+    """The coherence blocks of a dynamic-CSI dataset (``[dynamic]``; LAD-CKM's setting).
+
+    Each sample (one tile, one BS) holds ``num_blocks`` coherence blocks. Block ``b`` moves the cars and
+    pedestrians of ``objects`` to new street positions (:class:`~ckmsim.scene.dynamic.DynamicScene`, seeded
+    by the sample's seed and ``b``), drops ``csi.num_ues`` UEs on open cells that no object covers, and traces
+    both carriers' paths; the ``max_paths`` strongest paths per UE and carrier are stored, not the CSI, so one
+    trace serves every array size (:mod:`ckmsim.data.dynamic` applies the arrays when the CSI is read). The
+    sample's map layers are traced before any object is added: the static map a location-based CKM holds.
+
+    In TOML the fields of :class:`~ckmsim.scene.dynamic.MovingObjects` sit in ``[dynamic]`` beside
+    ``num_blocks`` and ``max_paths``.
+    """
+
+    num_blocks: int = 20
+    max_paths: int = 32
+    objects: MovingObjects = field(default_factory=MovingObjects)
+
+    def __post_init__(self):
+        for name in ("num_blocks", "max_paths"):
+            if not is_whole_number(getattr(self, name), minimum=1):
+                raise CkmsimError(f"[dynamic] {name} must be a positive integer. Received: {name}={getattr(self, name)!r}")
+        object.__setattr__(self, "num_blocks", int(self.num_blocks))
+        object.__setattr__(self, "max_paths", int(self.max_paths))
+
+    def to_dict(self) -> dict:
+        """Flat form, as in the TOML section."""
+        objects = asdict(self.objects)
+        return {"num_blocks": self.num_blocks, "max_paths": self.max_paths,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in objects.items()}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DynamicSettings":
+        if not isinstance(values, dict):
+            raise CkmsimError(f"[dynamic] must be a table. Received: {values!r}")
+        own = {"num_blocks", "max_paths"}
+        objects = {k: v for k, v in values.items() if k not in own}
+        return cls(**{k: v for k, v in values.items() if k in own},
+                   objects=_dataclass_from(MovingObjects, objects, "dynamic"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +128,9 @@ class DatasetConfig:
         Shares of the other tiles assigned to validation and test, by tile (never by sample).
     ray_tracing : RayTracingSettings
     csi : CsiSettings or None
+    dynamic : DynamicSettings or None
+        Coherence blocks with moving objects and a UE drop per block (needs ``csi``); None: one static drop
+        per sample (``csi``) or none.
     convergence : ConvergenceCheck or None
         Run once per scene before its first sample (the builder records the match reached at
         ``ray_tracing.path_samples`` in the manifest and warns when fewer rays than the converged count are
@@ -104,6 +155,7 @@ class DatasetConfig:
     ray_tracing: RayTracingSettings = field(default_factory=RayTracingSettings)
     csi: CsiSettings | None = None
     convergence: ConvergenceCheck | None = None
+    dynamic: DynamicSettings | None = None
 
     def __post_init__(self):
         if not self.scenes:
@@ -132,6 +184,9 @@ class DatasetConfig:
             unknown = [s for s in getattr(self, name) if s not in self.scenes]
             if unknown:
                 raise CkmsimError(f"Dataset config: {name} {unknown} are not among the scenes {list(self.scenes)}")
+        if self.dynamic is not None and self.csi is None:
+            raise CkmsimError("Dataset config: [dynamic] needs a [csi] section (the carriers, numerology and UE "
+                              "count of each block's drop)")
         both = sorted(set(self.test_scenes) & set(self.val_scenes))
         if both:
             raise CkmsimError(f"Dataset config: scenes {both} are in both test_scenes and val_scenes")
@@ -154,6 +209,9 @@ class DatasetConfig:
         out.pop("convergence")
         if self.convergence is not None:
             out["convergence"] = self.convergence.to_dict()
+        out.pop("dynamic")
+        if self.dynamic is not None:
+            out["dynamic"] = self.dynamic.to_dict()
         return out
 
     @classmethod
@@ -165,6 +223,8 @@ class DatasetConfig:
         values["csi"] = None if csi is None else _dataclass_from(CsiSettings, csi, "csi")
         check = values.get("convergence")
         values["convergence"] = None if check is None else _dataclass_from(ConvergenceCheck, check, "convergence")
+        dynamic = values.get("dynamic")
+        values["dynamic"] = None if dynamic is None else DynamicSettings.from_dict(dynamic)
         values["scenes"] = tuple(values.get("scenes", ()))
         values["test_scenes"] = tuple(values.get("test_scenes", ()))
         values["val_scenes"] = tuple(values.get("val_scenes", ()))
@@ -185,7 +245,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Read and validate a dataset TOML file; relative scene paths are resolved against its folder."""
     path = Path(path)
     raw = read_toml(path, "Dataset config")
-    known_sections = set(_SECTIONS) | {"ray_tracing", "csi", "convergence"}
+    known_sections = set(_SECTIONS) | {"ray_tracing", "csi", "convergence", "dynamic"}
     unknown = sorted(set(raw) - known_sections)
     if unknown:
         raise CkmsimError(f"Dataset config '{path}': unknown section(s) {unknown}; expected {sorted(known_sections)}")
@@ -201,6 +261,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     values["ray_tracing"] = raw.get("ray_tracing", {})
     values["csi"] = raw.get("csi")
     values["convergence"] = raw.get("convergence")
+    values["dynamic"] = raw.get("dynamic")
     try:
         return DatasetConfig.from_dict(values)
     except CkmsimError as err:

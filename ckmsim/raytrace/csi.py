@@ -134,6 +134,80 @@ def mimo_ofdm_channel(paths: xr.Dataset, bs_array: AntennaArray, ue_array: Anten
     return h
 
 
+#: Carriers of a UE drop: key prefix -> :class:`CsiSettings` field of its frequency.
+CARRIERS = {"dl": "downlink_hz", "ul": "uplink_hz"}
+#: Path-set variables a stored drop keeps per carrier (:func:`truncate_paths`); the arrays are applied when read.
+STORED_PATH_VARIABLES = ("a", "delay_s", "dep_az_deg", "dep_el_deg", "arr_az_deg", "arr_el_deg", "valid")
+
+
+def trace_carrier_paths(scene, bs_position_m, ue_positions_m: np.ndarray, carrier_hz: float, csi: CsiSettings,
+                        settings: RayTracingSettings) -> tuple[xr.Dataset, float]:
+    """The path set from the BS at ``bs_position_m`` to every UE on one carrier (isotropic single elements),
+    in PathSolver calls of ``csi.num_ues`` receivers, and the seconds spent in the solver."""
+    carrier_settings = replace(settings, frequency_hz=float(carrier_hz), receivers_per_call=int(csi.num_ues))
+    place_base_station(scene, bs_position_m, carrier_settings)
+    start = time.perf_counter()
+    paths = trace_paths(scene, ue_positions_m, carrier_settings, progress=False)
+    return paths, time.perf_counter() - start
+
+
+def carrier_channel(paths: xr.Dataset, csi: CsiSettings, carrier: str) -> np.ndarray:
+    """The CSI of one carrier (``"dl"`` or ``"ul"``) from its path set, with ``csi``'s arrays and subcarriers.
+
+    ``"dl"``: ``[num_ue, num_subcarriers, num_ue_ant, num_bs_ant]`` (BS transmits); ``"ul"``: the reciprocal
+    channel on the uplink carrier, ``[num_ue, num_subcarriers, num_bs_ant, num_ue_ant]``. complex64.
+    """
+    if carrier not in CARRIERS:
+        raise CkmsimError(f"carrier must be one of {list(CARRIERS)}. Received: carrier={carrier!r}")
+    carrier_hz = getattr(csi, CARRIERS[carrier])
+    h = mimo_ofdm_channel(paths, *csi.arrays(carrier_hz), csi.subcarrier_offsets_hz())
+    # The uplink is the reciprocal channel on its own carrier: [ue, K, ue_ant, bs_ant] -> [ue, K, bs_ant, ue_ant]
+    return h if carrier == "dl" else np.swapaxes(h, -1, -2)
+
+
+def truncate_paths(paths: xr.Dataset, max_paths: int) -> dict[str, np.ndarray]:
+    """The ``max_paths`` strongest paths of every UE (a path set is sorted strongest first) as plain arrays
+    ``[num_ue, max_paths]`` of :data:`STORED_PATH_VARIABLES`, padded with invalid slots (gain 0, NaN angles
+    and delays) where a UE has fewer.
+
+    The stored drop keeps these instead of the CSI so that one trace serves every array size; paths beyond
+    ``max_paths`` are dropped (:func:`dropped_power_share` says how much power that loses).
+    """
+    if not is_whole_number(max_paths, minimum=1):
+        raise CkmsimError(f"max_paths must be a positive integer. Received: max_paths={max_paths!r}")
+    num_ue, num_paths = paths.sizes["ue"], paths.sizes["path"]
+    keep = min(int(max_paths), num_paths)
+    out = {}
+    for name in STORED_PATH_VARIABLES:
+        values = paths[name].values[:, :keep]
+        fill = False if name == "valid" else (0.0 if name == "a" else np.nan)
+        padded = np.full((num_ue, int(max_paths)), fill, dtype=values.dtype)
+        padded[:, :keep] = values
+        out[name] = padded
+    return out
+
+
+def dropped_power_share(paths: xr.Dataset, max_paths: int) -> np.ndarray:
+    """``[num_ue]`` share of each UE's path power (sum of :math:`|a|^2`) beyond its ``max_paths`` strongest
+    paths (0 for a UE without paths)."""
+    power = np.where(paths["valid"].values, np.abs(paths["a"].values) ** 2, 0.0)
+    total = power.sum(axis=1)
+    kept = power[:, :int(max_paths)].sum(axis=1)
+    return np.where(total > 0, 1.0 - kept / np.where(total > 0, total, 1.0), 0.0)
+
+
+def paths_from_arrays(arrays: dict[str, np.ndarray]) -> xr.Dataset:
+    """A path set (the variables :func:`mimo_ofdm_channel` reads) from stored ``[num_ue, max_paths]`` arrays of
+    :data:`STORED_PATH_VARIABLES` (:func:`truncate_paths`)."""
+    missing = [name for name in STORED_PATH_VARIABLES if name not in arrays]
+    if missing:
+        raise CkmsimError(f"Stored paths lack {missing}; expected {list(STORED_PATH_VARIABLES)}")
+    shapes = {np.shape(arrays[name]) for name in STORED_PATH_VARIABLES}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise CkmsimError(f"Stored paths must all be [num_ue, max_paths]. Received shapes {sorted(shapes)}")
+    return xr.Dataset({name: (("ue", "path"), np.asarray(arrays[name])) for name in STORED_PATH_VARIABLES})
+
+
 def trace_csi(scene, bs_position_m, ue_positions_m: np.ndarray, csi: CsiSettings,
               settings: RayTracingSettings) -> tuple[dict[str, np.ndarray], float]:
     """Downlink and uplink MIMO-OFDM CSI of UEs at ``ue_positions_m`` from the BS.
@@ -156,15 +230,10 @@ def trace_csi(scene, bs_position_m, ue_positions_m: np.ndarray, csi: CsiSettings
         ``h_ul``: [num_ue, num_subcarriers, num_bs_ant, num_ue_ant], complex64 (UE transmits).
     solver_s : float, seconds spent in the PathSolver
     """
-    frequencies = csi.subcarrier_offsets_hz()
     channels, solver_s = {}, 0.0
-    for key, carrier_hz in (("h_dl", csi.downlink_hz), ("h_ul", csi.uplink_hz)):
-        carrier_settings = replace(settings, frequency_hz=float(carrier_hz), receivers_per_call=int(csi.num_ues))
-        place_base_station(scene, bs_position_m, carrier_settings)
-        start = time.perf_counter()
-        paths = trace_paths(scene, ue_positions_m, carrier_settings, progress=False)
-        solver_s += time.perf_counter() - start
-        h = mimo_ofdm_channel(paths, *csi.arrays(carrier_hz), frequencies)
-        # The uplink is the reciprocal channel on its own carrier: [ue, K, ue_ant, bs_ant] -> [ue, K, bs_ant, ue_ant]
-        channels[key] = h if key == "h_dl" else np.swapaxes(h, -1, -2)
+    for carrier, field_name in CARRIERS.items():
+        paths, seconds = trace_carrier_paths(scene, bs_position_m, ue_positions_m, getattr(csi, field_name), csi,
+                                             settings)
+        solver_s += seconds
+        channels[f"h_{carrier}"] = carrier_channel(paths, csi, carrier)
     return channels, solver_s
