@@ -1,0 +1,117 @@
+"""LAD-CKM (issue 16): radiators, rendering eq. (7) against closed forms, the ADM and RARE-Net shapes, save/load."""
+
+from __future__ import annotations
+
+import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
+
+import numpy as np
+import pytest
+
+from ckmsim.errors import CkmsimError
+from ckmsim.models.ladckm.radiators import fibonacci_directions, radial_intervals
+
+NC = 6
+FREQS = 6.765 + (np.arange(NC) - NC // 2) * 312.5e-6
+
+
+def test_fibonacci_directions_are_unit_vectors_spread_evenly():
+    """Unit norm; equal-area bands: the heights are exactly uniform on (-1, 1) (Archimedes: a band of the sphere
+    has area proportional to its height), so every band of equal height holds the same number of points; no
+    two points closer than the grid's spacing allows; the mean is near the centre."""
+    n = 400
+    d = fibonacci_directions(n)
+    assert d.shape == (n, 3) and d.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.sort(d[:, 2]), 1.0 - (2 * np.arange(n)[::-1] + 1) / n, atol=1e-6)
+    counts, _ = np.histogram(d[:, 2], bins=8, range=(-1, 1))
+    assert counts.tolist() == [n // 8] * 8
+    # azimuthal balance inside each band, and a minimum spacing of the order of sqrt(4 pi / n)
+    assert np.linalg.norm(d.mean(axis=0)) < 0.02
+    cosines = d @ d.T - 2 * np.eye(n)
+    min_angle = np.arccos(np.clip(cosines.max(), -1, 1))
+    assert min_angle > 0.5 * np.sqrt(4 * np.pi / n)
+    with pytest.raises(CkmsimError, match="num_directions"):
+        fibonacci_directions(0)
+
+
+def test_radial_intervals_uniform_and_stratified():
+    even = radial_intervals(3, 4, 100.0)
+    np.testing.assert_array_equal(even, np.full((3, 4), 25.0, np.float32))
+    drawn = radial_intervals(5, 4, 100.0, np.random.default_rng(0))
+    assert drawn.shape == (5, 4) and (drawn > 0).all() and (drawn < 50.0).all()
+    assert not np.allclose(drawn, 25.0)
+    with pytest.raises(CkmsimError, match="max_distance_m"):
+        radial_intervals(3, 4, -1.0)
+
+
+def test_render_single_radiator_and_two_on_a_ray_equal_their_closed_forms():
+    from ckmsim.models.ladckm.network import render
+
+    rng = np.random.default_rng(1)
+    # one ray, one radiator: H = (1 - exp(-sigma delta)) C
+    sigma = rng.uniform(0.01, 0.2, size=(1, 1, 1, 2, 3, NC)).astype(np.float32)
+    coefficients = rng.normal(size=(1, 1, 1, 2, 3, 2 * NC)).astype(np.float32)
+    delta = np.array([[[7.0]]], np.float32)
+    h = np.asarray(render(sigma, coefficients, delta))
+    alpha = 1 - np.exp(-sigma[0, 0, 0] * 7.0)
+    np.testing.assert_allclose(h[0], np.concatenate([alpha, alpha], -1) * coefficients[0, 0, 0], rtol=1e-5)
+    # one ray, two radiators: the second is seen through the first, T_2 = exp(-sigma_1 delta_1)
+    sigma2 = rng.uniform(0.01, 0.2, size=(1, 1, 2, 1, 1, NC)).astype(np.float32)
+    c2 = rng.normal(size=(1, 1, 2, 1, 1, 2 * NC)).astype(np.float32)
+    d2 = np.array([[[3.0, 5.0]]], np.float32)
+    a1 = 1 - np.exp(-sigma2[0, 0, 0] * 3.0)
+    a2 = 1 - np.exp(-sigma2[0, 0, 1] * 5.0)
+    weights = [a1, (1 - a1) * a2]
+    expected = sum(np.concatenate([w, w], -1) * c2[0, 0, j] for j, w in enumerate(weights))
+    np.testing.assert_allclose(np.asarray(render(sigma2, c2, d2))[0], expected, rtol=1e-5)
+
+
+def _model(**changes):
+    from ckmsim.models.ladckm.network import LadCkm
+
+    settings = dict(num_subcarriers=NC, frequencies_ghz=FREQS, num_directions=5, num_samples=3, max_distance_m=60.0,
+                    width=8, adm_hidden=8, radial_hidden=4)
+    settings.update(changes)
+    return LadCkm(**settings)
+
+
+@pytest.mark.parametrize("num_ue_antennas", [1, 4])
+def test_shapes_for_one_and_four_ue_antennas_and_save_load(tmp_path, num_ue_antennas):
+    import keras
+
+    model = _model()
+    rng = np.random.default_rng(2)
+    x = {"uplink": rng.normal(size=(2, num_ue_antennas, 8, 2 * NC)).astype(np.float32),
+         "partial_downlink": np.zeros((2, num_ue_antennas, 8, 2 * NC), np.float32),
+         "intervals": radial_intervals(5, 3, 60.0, rng)[None].repeat(2, 0)}
+    y = np.asarray(model(x))
+    assert y.shape == (2, num_ue_antennas, 8, 2 * NC) and np.isfinite(y).all()
+    # the untrained ADM passes the straight-through queries on (last convolutions zero)
+    queries = np.asarray(model.angular([x["uplink"], x["partial_downlink"], model.directions]))
+    np.testing.assert_allclose(queries, np.repeat(x["uplink"][:, None], 15, axis=1), atol=1e-6)
+    model.save(tmp_path / "ladckm.keras")
+    loaded = keras.saving.load_model(tmp_path / "ladckm.keras")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(np.asarray(loaded(x)), y, atol=1e-6)
+
+
+def test_nmse_loss_closed_form_and_scale_invariance():
+    from ckmsim.models.ladckm.network import nmse_loss
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(size=(2, 1, 4, 2 * NC)).astype(np.float32)
+    assert np.allclose(np.asarray(nmse_loss(truth, truth)), 0.0)
+    np.testing.assert_allclose(np.asarray(nmse_loss(truth, np.zeros_like(truth))), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(nmse_loss(truth, 1.5 * truth)), 0.25, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(nmse_loss(10 * truth, 15 * truth)), 0.25, rtol=1e-5)
+
+
+def test_bad_settings_and_inputs_are_named():
+    with pytest.raises(CkmsimError, match="num_directions"):
+        _model(num_directions=0)
+    with pytest.raises(CkmsimError, match="max_distance_m"):
+        _model(max_distance_m=0.0)
+    with pytest.raises(CkmsimError, match="one frequency per subcarrier"):
+        _model(frequencies_ghz=FREQS[:3])
+    with pytest.raises(CkmsimError, match="2 N_c"):
+        _model().check_inputs((2, 1, 8, 2 * NC + 1))
