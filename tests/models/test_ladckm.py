@@ -115,3 +115,51 @@ def test_bad_settings_and_inputs_are_named():
         _model(frequencies_ghz=FREQS[:3])
     with pytest.raises(CkmsimError, match="2 N_c"):
         _model().check_inputs((2, 1, 8, 2 * NC + 1))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tensors
+# ----------------------------------------------------------------------------------------------------------
+
+def test_used_subcarriers_pilots_and_image_round_trip():
+    from ckmsim.models.ladckm.data import LadCkmEncoding, from_image, pilot_mask, to_image, used_subcarriers
+
+    used = used_subcarriers(64)
+    offsets = np.arange(64) - 32
+    assert len(used) == 52 and 0 not in offsets[used] and offsets[used].min() == -26 and offsets[used].max() == 26
+    mask = pilot_mask(52, 16, 4)
+    assert mask.shape == (4, 16, 52) and mask.mean() == pytest.approx(0.125)
+    assert mask[:, 0, 0].all() and not mask[:, 1, 0].any() and not mask[:, 0, 1].any() and mask[:, 2, 4].all()
+    assert LadCkmEncoding(subcarrier_step=0).pilot_overhead(16) == 0.0
+    assert LadCkmEncoding().pilot_overhead(32, 4) == pytest.approx(0.125)
+    rng = np.random.default_rng(4)
+    h = (rng.normal(size=(3, 5, 2, 4)) + 1j * rng.normal(size=(3, 5, 2, 4))).astype(np.complex64)
+    image = to_image(h)
+    assert image.shape == (3, 2, 4, 10)
+    np.testing.assert_array_equal(image[1, 0, 3, :5], h[1, :, 0, 3].real)
+    np.testing.assert_array_equal(from_image(image), h)
+    with pytest.raises(CkmsimError, match="even"):
+        used_subcarriers(64, 51)
+
+
+def test_encoding_normalises_by_the_uplink_and_feeds_the_pilots_only():
+    from ckmsim.models.ladckm.data import LadCkmEncoding
+
+    rng = np.random.default_rng(5)
+    h_dl = (rng.normal(size=(2, 64, 1, 8)) + 1j * rng.normal(size=(2, 64, 1, 8))) * np.array([1e-4, 1e-7])[:, None, None, None]
+    h_ul = np.swapaxes(h_dl, -1, -2) * 1.1
+    encoding = LadCkmEncoding()
+    inputs, scale = encoding.encode(h_ul, h_dl)
+    assert inputs["uplink"].shape == (2, 1, 8, 104)
+    np.testing.assert_allclose(np.sqrt(np.mean(inputs["uplink"] ** 2, axis=(1, 2, 3)) * 2), 1.0, rtol=1e-5)
+    target = encoding.target(h_dl, scale)
+    partial = inputs["partial_downlink"]
+    pilots = partial != 0
+    # pilots on 13 of 52 subcarriers x 4 of 8 antennas, in both the real and the imaginary half
+    assert pilots.sum() == 2 * 2 * 13 * 4
+    np.testing.assert_array_equal(partial[pilots], target[pilots])
+    np.testing.assert_allclose(encoding.decode(target, scale), h_dl[:, encoding.subcarriers(64)], rtol=1e-5)
+    no_pilot, _ = LadCkmEncoding(subcarrier_step=0).encode(h_ul)
+    assert not no_pilot["partial_downlink"].any()
+    with pytest.raises(CkmsimError, match="h_dl=None"):
+        encoding.encode(h_ul)
