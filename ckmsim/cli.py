@@ -393,6 +393,19 @@ def train_pix2pix_command(
     train_pix2pix(config, dataset=dataset, out=out, seed=seed)
 
 
+@train_app.command("ladckm")
+def train_ladckm_command(
+    config: str = typer.Argument(..., help="Training TOML (see experiments/ladckm/train-cpu.toml)."),
+    dataset: Optional[str] = typer.Option(None, help="Dynamic-CSI dataset store (overrides the config's)."),
+    out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
+    seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
+):
+    """Train LAD-CKM (downlink CSI from uplink CSI and partial downlink pilots) on a dynamic-CSI dataset."""
+    from ckmsim.models.ladckm.train import train_ladckm
+
+    train_ladckm(config, dataset=dataset, out=out, seed=seed)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
     import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)

@@ -163,3 +163,61 @@ def test_encoding_normalises_by_the_uplink_and_feeds_the_pilots_only():
     assert not no_pilot["partial_downlink"].any()
     with pytest.raises(CkmsimError, match="h_dl=None"):
         encoding.encode(h_ul)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training on a dynamic-CSI store
+# ----------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dynamic_store(tmp_path_factory):
+    from pathlib import Path
+
+    from ckmsim.data.builder import build_dataset
+    from ckmsim.data.config import DatasetConfig, DynamicSettings
+    from ckmsim.raytrace.csi import CsiSettings
+    from ckmsim.raytrace.settings import RayTracingSettings
+    from ckmsim.scene.dynamic import MovingObjects
+
+    crossroads = str(Path(__file__).resolve().parents[2] / "scenes" / "crossroads-osm" / "scene.xml")
+    config = DatasetConfig(
+        name="ladckm-tiny", seed=2, scenes=(crossroads,), tile_cells=16, cell_size_m=3.0, tiles_per_scene=2,
+        transmitters_per_tile=1, min_open_fraction=0.5, num_map_paths=0, val_fraction=0.5,
+        ray_tracing=RayTracingSettings(frequency_hz=6.765e9, max_depth=2, radio_map_samples=10**5,
+                                       path_samples=20000, receivers_per_call=64),
+        csi=CsiSettings(num_ues=6, num_subcarriers=8, bs_rows=1, bs_cols=4),
+        dynamic=DynamicSettings(num_blocks=3, max_paths=16, objects=MovingObjects(num_cars=1, num_pedestrians=2)))
+    return build_dataset(config, tmp_path_factory.mktemp("ladckm") / "store", progress=False, log=lambda m: None)
+
+
+def test_training_runs_resumes_and_records_its_settings(tmp_path, dynamic_store):
+    import json
+
+    from ckmsim.models.ladckm.train import (RUN_INFO, LadCkmTrainConfig, load_ladckm_train_config, split_csi,
+                                            train_ladckm_config)
+    from ckmsim.models.ladckm.data import LadCkmEncoding
+    from ckmsim.train.trainer import TrainSettings, read_history
+
+    train_split = split_csi(dynamic_store, "train", "block", 1, 1, 4, 1)
+    test_split = split_csi(dynamic_store, "test", "block", 1, 1, 4, 1)
+    assert set(train_split["block"]) == {0} and set(test_split["block"]) == {2}
+    assert train_split["h_dl"].shape[1:] == (8, 1, 4) and train_split["h_ul"].shape[1:] == (8, 4, 1)
+    area = split_csi(dynamic_store, "val", "area", 1, 1, 4, 1)
+    assert set(area["block"]) == {0, 1, 2} and set(area["sample"]) == set(dynamic_store.indices("val").tolist())
+    config = LadCkmTrainConfig(dataset=str(dynamic_store.path), out=str(tmp_path / "run"), num_bs_antennas=4,
+                               encoding=LadCkmEncoding(num_used=6, subcarrier_step=2), test_blocks=1, val_blocks=1,
+                               model={"num_directions": 4, "num_samples": 2, "width": 8, "adm_hidden": 8,
+                                      "radial_hidden": 4},
+                               settings=TrainSettings(epochs=2, learning_rate=1e-3, lr_patience=0), batch_size=4)
+    out = train_ladckm_config(config, log=lambda m: None)
+    info = json.loads((out / RUN_INFO).read_text())
+    assert info["num_bs_antennas"] == 4 and info["encoding"]["subcarrier_step"] == 2 and len(info["frequencies_ghz"]) == 6
+    assert len(read_history(out)) == 2 and all(np.isfinite(r["val_loss"]) for r in read_history(out))
+    more = LadCkmTrainConfig(**{**config.__dict__, "settings": TrainSettings(epochs=3, learning_rate=1e-3,
+                                                                               lr_patience=0)})
+    with pytest.raises(CkmsimError, match="other settings"):
+        train_ladckm_config(more, log=lambda m: None)
+    toml = tmp_path / "bad.toml"
+    toml.write_text('[ladckm]\ndataset = "x"\n[split]\nby = "city"\n')
+    with pytest.raises(CkmsimError, match="by must be one of"):
+        load_ladckm_train_config(toml)
