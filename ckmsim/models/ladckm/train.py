@@ -229,7 +229,9 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
     model = build_model(config, frequencies)
     arrays = (config.num_bs_antennas, config.num_ue_antennas)
     splits = {}
-    for split in ("train", "val"):
+    # val_blocks = 0 (split by block): no validation, the best model is chosen on the training loss
+    wanted = ("train",) if config.split_by == "block" and config.val_blocks == 0 else ("train", "val")
+    for split in wanted:
         csi = split_csi(store, split, config.split_by, config.test_blocks, config.val_blocks, *arrays)
         if split == "train" and config.max_train_ues and len(csi["h_dl"]) > config.max_train_ues:
             keep = np.sort(np.random.default_rng(config.settings.seed).choice(
@@ -237,16 +239,17 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
             csi = {key: values[keep] for key, values in csi.items()}
         splits[split] = example_arrays(csi, config.encoding)
     # a subclassed model builds on its first call; the trainer's backup needs its weights to exist
-    model({name: values[:1] for name, values in splits["val"][0].items()})
+    model({name: values[:1] for name, values in splits["train"][0].items()})
     geometry = (model.num_directions, model.num_samples, model.max_distance_m)
     train_data = example_dataset(*splits["train"], config.batch_size, *geometry, seed=config.settings.seed)
-    val_data = example_dataset(*splits["val"], config.batch_size, *geometry, training=False)
+    val_data = (example_dataset(*splits["val"], config.batch_size, *geometry, training=False)
+                if "val" in splits else None)
     num_train = len(splits["train"][1])
     steps = config.settings.steps_per_epoch or -(-num_train // config.batch_size)
     settings = replace(config.settings, steps_per_epoch=steps)
     log(f"LAD-CKM: N_t={config.num_bs_antennas}, N_r={config.num_ue_antennas}, rho="
         f"{config.encoding.pilot_overhead(config.num_bs_antennas, config.num_ue_antennas):.3f}, "
-        f"{num_train} train / {len(splits['val'][1])} val UEs (split by {config.split_by}), "
+        f"{num_train} train / {len(splits['val'][1]) if 'val' in splits else 0} val UEs (split by {config.split_by}), "
         f"{settings.epochs} epochs x {steps} steps of {config.batch_size} -> {config.out}")
     out = Path(config.out)
     started = time.perf_counter()
@@ -257,5 +260,6 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
     (out / RUN_INFO).write_text(json.dumps({**config.run_record(), "frequencies_ghz": [float(f) for f in frequencies],
                                             "num_train_ues": num_train, "wall_s": wall,
                                             "examples_per_s": seen / wall if wall > 0 else None}, indent=1))
-    log(f"LAD-CKM trained in {wall:.0f} s; best val NMSE {min(r['val_loss'] for r in result.history):.4f}")
+    monitored = "val_loss" if val_data is not None else "loss"
+    log(f"LAD-CKM trained in {wall:.0f} s; best {monitored} (NMSE) {min(r[monitored] for r in result.history):.4f}")
     return out
