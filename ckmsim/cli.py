@@ -400,7 +400,8 @@ def train_ladckm_command(
     out: Optional[str] = typer.Option(None, help="Run folder (overrides the config's)."),
     seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
-    """Train LAD-CKM (downlink CSI from uplink CSI and partial downlink pilots) on a dynamic-CSI dataset."""
+    """Train LAD-CKM (downlink CSI from uplink CSI and partial downlink pilots), or FIRE ([ladckm] model =
+    "fire"), on a dynamic-CSI dataset."""
     from ckmsim.models.ladckm.train import train_ladckm
 
     train_ladckm(config, dataset=dataset, out=out, seed=seed)

@@ -16,7 +16,7 @@ area``: the builder's test tiles), over the 52 measured subcarriers:
   horizontal axis (clipped into the tile; a reported position on a building takes the nearest open cell),
   its paths turned into CSI by the same code as the true CSI (:func:`ckmsim.raytrace.csi.mimo_ofdm_channel`),
   no pilot;
-- every LAD-CKM run of ``--run`` whose arrays match, paying the pilot overhead it declares, also with both
+- every LAD-CKM or FIRE run of ``--run`` whose arrays match, paying the pilot overhead it declares, also with both
   inputs corrupted to each ESNR of ``--esnr-db`` (eq. (22), AWGN; the networks trained on clean inputs).
 
 Rates use a link budget of ``--tx-power-dbm`` over the paper's 20 MHz; NMSE is eq. (12) per UE. Writes
@@ -251,7 +251,7 @@ def main(argv=None) -> dict:
     methods = []
     for run in args.run:
         method = LadCkmMethod.from_run(run)
-        method.label = f"ladckm_rho{method.downlink_pilot_overhead:.3f}"
+        method.label = f"{method.label}_rho{method.downlink_pilot_overhead:.3f}"
         methods.append(method)
     arrays = [study_arrays(store, nt, nr, args, methods) for nt, nr in parse_arrays(args.arrays)]
     out = Path(args.out)

@@ -217,6 +217,21 @@ def test_training_runs_resumes_and_records_its_settings(tmp_path, dynamic_store)
                                                                                lr_patience=0)})
     with pytest.raises(CkmsimError, match="other settings"):
         train_ladckm_config(more, log=lambda m: None)
+    # the same run folder layout serves the study's method face
+    from ckmsim.models.ladckm.method import LadCkmMethod
+
+    method = LadCkmMethod.from_run(out)
+    assert method.downlink_pilot_overhead == pytest.approx(0.25) and method.label == "ladckm"
+    test_csi = split_csi(dynamic_store, "test", "block", 1, 1, 4, 1)
+    predicted = method.predict_downlink(test_csi["h_ul"], test_csi["h_dl"])
+    assert predicted.shape == (len(test_csi["h_ul"]), 6, 1, 4) and np.isfinite(predicted).all()
+    fire = LadCkmTrainConfig(dataset=str(dynamic_store.path), out=str(tmp_path / "fire"), model_kind="fire",
+                             num_bs_antennas=4, encoding=LadCkmEncoding(num_used=6, subcarrier_step=0), test_blocks=1,
+                             val_blocks=1, model={"latent_dim": 4, "width": 8},
+                             settings=TrainSettings(epochs=1, learning_rate=1e-3, lr_patience=0), batch_size=4)
+    fire_method = LadCkmMethod.from_run(train_ladckm_config(fire, log=lambda m: None))
+    assert fire_method.label == "fire" and fire_method.downlink_pilot_overhead == 0.0
+    assert fire_method.predict_downlink(test_csi["h_ul"]).shape == predicted.shape
     toml = tmp_path / "bad.toml"
     toml.write_text('[ladckm]\ndataset = "x"\n[split]\nby = "city"\n')
     with pytest.raises(CkmsimError, match="by must be one of"):

@@ -20,7 +20,7 @@ from ckmsim.models.ladckm.train import RUN_INFO
 
 
 class LadCkmMethod:
-    """A trained LAD-CKM (``RUN/best.keras`` and ``RUN/ladckm.json``).
+    """A trained LAD-CKM or FIRE (``RUN/best.keras`` and ``RUN/ladckm.json``, :mod:`ckmsim.models.ladckm.train`).
 
     Parameters
     ----------
@@ -43,7 +43,8 @@ class LadCkmMethod:
     def from_run(cls, run: str | Path, which: str = "best", **kwargs) -> "LadCkmMethod":
         import keras
 
-        import ckmsim.models.ladckm.network  # noqa: F401  (registers the layers for loading)
+        import ckmsim.models.fire.network  # noqa: F401  (registers the layers for loading)
+        import ckmsim.models.ladckm.network  # noqa: F401
 
         run = Path(run)
         model_path, info_path = run / f"{which}.keras", run / RUN_INFO
@@ -51,6 +52,7 @@ class LadCkmMethod:
             if not path.is_file():
                 raise CkmsimError(f"'{run}' is not a finished LAD-CKM run: {path.name} is missing")
         info = json.loads(info_path.read_text())
+        kwargs.setdefault("label", info.get("model_kind", "ladckm"))
         return cls(keras.saving.load_model(model_path, compile=False), LadCkmEncoding(**info["encoding"]),
                    info["num_bs_antennas"], info["num_ue_antennas"], **kwargs)
 

@@ -3,6 +3,7 @@
 The config (see ``experiments/ladckm/train-cpu.toml``)::
 
     [ladckm]
+    model = "ladckm"                         # or "fire": FIRE's VAE (ckmsim.models.fire), uplink only
     dataset = "../../datasets/ladckm-cpu"   # a store built with [dynamic], relative to this file
     out = "runs/ladckm-cpu"
 
@@ -18,8 +19,8 @@ The config (see ``experiments/ladckm/train-cpu.toml``)::
     test_blocks = 4
     val_blocks = 2
 
-    [model]                                  # LadCkm arguments (the subcarriers and frequencies are derived)
-    num_directions = 16
+    [model]                                  # LadCkm arguments (the subcarriers and frequencies are derived),
+    num_directions = 16                      # or Fire's (latent_dim, width, kl_weight; the arrays derived)
     num_samples = 4
 
     [train]                                  # TrainSettings, and:
@@ -51,13 +52,16 @@ from ckmsim.validation import check_table_keys, is_whole_number
 
 #: The run's description, read by LadCkmMethod.
 RUN_INFO = "ladckm.json"
-#: ``[model]`` keys: LadCkm's arguments but the derived subcarrier count and frequencies.
-MODEL_KEYS = ("num_directions", "num_samples", "max_distance_m", "width", "adm_hidden", "radial_hidden")
+#: ``[model]`` keys per model: the network's arguments but the derived subcarrier count, frequencies and arrays.
+MODEL_KEYS = {"ladckm": ("num_directions", "num_samples", "max_distance_m", "width", "adm_hidden", "radial_hidden"),
+              "fire": ("latent_dim", "width", "kl_weight")}
+#: What ``[ladckm] model`` may name.
+MODELS = tuple(MODEL_KEYS)
 SPLITS = ("block", "area")
 DATA_KEYS = ("batch_size", "max_train_ues")
-_SECTIONS = {"ladckm": {"dataset", "out"}, "arrays": {"num_bs_antennas", "num_ue_antennas"},
+_SECTIONS = {"ladckm": {"model", "dataset", "out"}, "arrays": {"num_bs_antennas", "num_ue_antennas"},
              "encoding": {f.name for f in fields(LadCkmEncoding)}, "split": {"by", "test_blocks", "val_blocks"},
-             "model": set(MODEL_KEYS), "train": {f.name for f in fields(TrainSettings)} | set(DATA_KEYS)}
+             "model": None, "train": {f.name for f in fields(TrainSettings)} | set(DATA_KEYS)}
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class LadCkmTrainConfig:
 
     dataset: str
     out: str
+    model_kind: str = "ladckm"
     num_bs_antennas: int = 16
     num_ue_antennas: int = 1
     encoding: LadCkmEncoding = field(default_factory=LadCkmEncoding)
@@ -86,10 +91,15 @@ class LadCkmTrainConfig:
                 raise CkmsimError(f"{name} must be an integer >= 0. Received: {name}={getattr(self, name)!r}")
         if self.split_by not in SPLITS:
             raise CkmsimError(f"[split] by must be one of {list(SPLITS)}. Received: by={self.split_by!r}")
-        check_table_keys(self.model, MODEL_KEYS, "[model]", "LAD-CKM training config")
+        if self.model_kind not in MODELS:
+            raise CkmsimError(f"[ladckm] model must be one of {list(MODELS)}. Received: model={self.model_kind!r}")
+        check_table_keys(self.model, MODEL_KEYS[self.model_kind], "[model]", f"model {self.model_kind!r}")
+        if self.model_kind == "fire" and self.encoding.subcarrier_step:
+            raise CkmsimError("FIRE predicts the downlink from the uplink alone: set [encoding] subcarrier_step = 0 "
+                              "(no downlink pilot, rho = 0)")
 
     def run_record(self) -> dict:
-        return {"dataset": self.dataset, "num_bs_antennas": self.num_bs_antennas,
+        return {"model_kind": self.model_kind, "dataset": self.dataset, "num_bs_antennas": self.num_bs_antennas,
                 "num_ue_antennas": self.num_ue_antennas, "encoding": self.encoding.to_dict(),
                 "split": {"by": self.split_by, "test_blocks": self.test_blocks, "val_blocks": self.val_blocks},
                 "model": dict(self.model), "batch_size": self.batch_size, "max_train_ues": self.max_train_ues}
@@ -103,7 +113,8 @@ def load_ladckm_train_config(path: str | Path, dataset: str | None = None, out: 
         data = {key: train_raw.pop(key) for key in DATA_KEYS if key in train_raw}
         split = raw.get("split", {})
         base = LadCkmTrainConfig.__dataclass_fields__["settings"].default
-        return LadCkmTrainConfig(dataset=str(dataset), out=str(out), **raw.get("arrays", {}),
+        return LadCkmTrainConfig(dataset=str(dataset), out=str(out),
+                                 model_kind=raw.get("ladckm", {}).get("model", "ladckm"), **raw.get("arrays", {}),
                                  encoding=LadCkmEncoding(**raw.get("encoding", {})),
                                  split_by=split.get("by", "block"), test_blocks=split.get("test_blocks", 4),
                                  val_blocks=split.get("val_blocks", 2), model=tuples(raw.get("model", {})),
@@ -213,6 +224,11 @@ def train_ladckm(config_path: str | Path, dataset: str | None = None, out: str |
 
 
 def build_model(config: LadCkmTrainConfig, frequencies_ghz: np.ndarray):
+    """A fresh LAD-CKM (or FIRE, by ``model_kind``) for the config's arrays and subcarriers."""
+    if config.model_kind == "fire":
+        from ckmsim.models.fire.network import Fire
+
+        return Fire(len(frequencies_ghz), config.num_bs_antennas, config.num_ue_antennas, **config.model)
     from ckmsim.models.ladckm.network import LadCkm
 
     return LadCkm(len(frequencies_ghz), frequencies_ghz, **config.model)
@@ -240,14 +256,16 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
         splits[split] = example_arrays(csi, config.encoding)
     # a subclassed model builds on its first call; the trainer's backup needs its weights to exist
     model({name: values[:1] for name, values in splits["train"][0].items()})
-    geometry = (model.num_directions, model.num_samples, model.max_distance_m)
+    # FIRE ignores the radial intervals the example stream carries for LAD-CKM
+    geometry = ((model.num_directions, model.num_samples, model.max_distance_m) if config.model_kind == "ladckm"
+                else (1, 1, 1.0))
     train_data = example_dataset(*splits["train"], config.batch_size, *geometry, seed=config.settings.seed)
     val_data = (example_dataset(*splits["val"], config.batch_size, *geometry, training=False)
                 if "val" in splits else None)
     num_train = len(splits["train"][1])
     steps = config.settings.steps_per_epoch or -(-num_train // config.batch_size)
     settings = replace(config.settings, steps_per_epoch=steps)
-    log(f"LAD-CKM: N_t={config.num_bs_antennas}, N_r={config.num_ue_antennas}, rho="
+    log(f"{config.model_kind}: N_t={config.num_bs_antennas}, N_r={config.num_ue_antennas}, rho="
         f"{config.encoding.pilot_overhead(config.num_bs_antennas, config.num_ue_antennas):.3f}, "
         f"{num_train} train / {len(splits['val'][1]) if 'val' in splits else 0} val UEs (split by {config.split_by}), "
         f"{settings.epochs} epochs x {steps} steps of {config.batch_size} -> {config.out}")
