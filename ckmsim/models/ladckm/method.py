@@ -20,7 +20,7 @@ from ckmsim.models.ladckm.train import RUN_INFO
 
 
 class LadCkmMethod:
-    """A trained LAD-CKM or FIRE (``RUN/best.keras`` and ``RUN/ladckm.json``, :mod:`ckmsim.models.ladckm.train`).
+    """A trained LAD-CKM, FIRE or NeRF2 (``RUN/best.keras`` and ``RUN/ladckm.json``, :mod:`ckmsim.models.ladckm.train`).
 
     Parameters
     ----------
@@ -45,6 +45,7 @@ class LadCkmMethod:
 
         import ckmsim.models.fire.network  # noqa: F401  (registers the layers for loading)
         import ckmsim.models.ladckm.network  # noqa: F401
+        import ckmsim.models.nerf2.network  # noqa: F401
 
         run = Path(run)
         model_path, info_path = run / f"{which}.keras", run / RUN_INFO

@@ -3,7 +3,8 @@
 The config (see ``experiments/ladckm/train-cpu.toml``)::
 
     [ladckm]
-    model = "ladckm"                         # or "fire": FIRE's VAE (ckmsim.models.fire), uplink only
+    model = "ladckm"                         # or "fire" (ckmsim.models.fire) or "nerf2" (ckmsim.models.nerf2),
+                                             # both uplink only
     dataset = "../../datasets/ladckm-cpu"   # a store built with [dynamic], relative to this file
     out = "runs/ladckm-cpu"
 
@@ -54,7 +55,11 @@ from ckmsim.validation import check_table_keys, is_whole_number
 RUN_INFO = "ladckm.json"
 #: ``[model]`` keys per model: the network's arguments but the derived subcarrier count, frequencies and arrays.
 MODEL_KEYS = {"ladckm": ("num_directions", "num_samples", "max_distance_m", "width", "adm_hidden", "radial_hidden"),
-              "fire": ("latent_dim", "width", "kl_weight")}
+              "fire": ("latent_dim", "width", "kl_weight"),
+              "nerf2": ("num_azimuth", "num_elevation", "num_samples", "max_distance_m", "depth", "width",
+                        "skip_layer", "pe_levels")}
+#: Models that predict from the uplink alone (no downlink pilot may be configured for them).
+UPLINK_ONLY = ("fire", "nerf2")
 #: What ``[ladckm] model`` may name.
 MODELS = tuple(MODEL_KEYS)
 SPLITS = ("block", "area")
@@ -94,9 +99,9 @@ class LadCkmTrainConfig:
         if self.model_kind not in MODELS:
             raise CkmsimError(f"[ladckm] model must be one of {list(MODELS)}. Received: model={self.model_kind!r}")
         check_table_keys(self.model, MODEL_KEYS[self.model_kind], "[model]", f"model {self.model_kind!r}")
-        if self.model_kind == "fire" and self.encoding.subcarrier_step:
-            raise CkmsimError("FIRE predicts the downlink from the uplink alone: set [encoding] subcarrier_step = 0 "
-                              "(no downlink pilot, rho = 0)")
+        if self.model_kind in UPLINK_ONLY and self.encoding.subcarrier_step:
+            raise CkmsimError(f"{self.model_kind} predicts the downlink from the uplink alone: set [encoding] "
+                              f"subcarrier_step = 0 (no downlink pilot, rho = 0)")
 
     def run_record(self) -> dict:
         return {"model_kind": self.model_kind, "dataset": self.dataset, "num_bs_antennas": self.num_bs_antennas,
@@ -223,8 +228,17 @@ def train_ladckm(config_path: str | Path, dataset: str | None = None, out: str |
     return train_ladckm_config(config, verbose=verbose, log=log)
 
 
-def build_model(config: LadCkmTrainConfig, frequencies_ghz: np.ndarray):
-    """A fresh LAD-CKM (or FIRE, by ``model_kind``) for the config's arrays and subcarriers."""
+def build_model(config: LadCkmTrainConfig, frequencies_ghz: np.ndarray, spacing_m: float | None = None):
+    """A fresh LAD-CKM (or FIRE, NeRF2, by ``model_kind``) for the config's arrays and subcarriers; NeRF2 needs
+    the BS element spacing ``spacing_m`` [m] (its rays start at the elements)."""
+    if config.model_kind == "nerf2":
+        from ckmsim.data.dynamic import upa_shape
+        from ckmsim.maps.antenna_array import AntennaArray
+        from ckmsim.models.nerf2.network import NeRF2
+
+        rows, cols = upa_shape(config.num_bs_antennas)
+        positions = AntennaArray(num_cols=cols, num_rows=rows, spacing_wavelengths=1.0).positions_wavelengths()
+        return NeRF2(len(frequencies_ghz), positions * float(spacing_m), config.num_ue_antennas, **config.model)
     if config.model_kind == "fire":
         from ckmsim.models.fire.network import Fire
 
@@ -241,8 +255,11 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
     from ckmsim.train.trainer import train
 
     store = DatasetStore.open(config.dataset)
+    from ckmsim.data.dynamic import dynamic_settings
+
     frequencies = subcarrier_frequencies_ghz(store, config.encoding)
-    model = build_model(config, frequencies)
+    _, csi = dynamic_settings(store)
+    model = build_model(config, frequencies, csi.spacing_wavelengths * 299_792_458.0 / csi.downlink_hz)
     arrays = (config.num_bs_antennas, config.num_ue_antennas)
     splits = {}
     # val_blocks = 0 (split by block): no validation, the best model is chosen on the training loss
@@ -256,7 +273,7 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
         splits[split] = example_arrays(csi, config.encoding)
     # a subclassed model builds on its first call; the trainer's backup needs its weights to exist
     model({name: values[:1] for name, values in splits["train"][0].items()})
-    # FIRE ignores the radial intervals the example stream carries for LAD-CKM
+    # FIRE and NeRF2 ignore the radial intervals the example stream carries for LAD-CKM
     geometry = ((model.num_directions, model.num_samples, model.max_distance_m) if config.model_kind == "ladckm"
                 else (1, 1, 1.0))
     train_data = example_dataset(*splits["train"], config.batch_size, *geometry, seed=config.settings.seed)
