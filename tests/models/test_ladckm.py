@@ -236,3 +236,23 @@ def test_training_runs_resumes_and_records_its_settings(tmp_path, dynamic_store)
     toml.write_text('[ladckm]\ndataset = "x"\n[split]\nby = "city"\n')
     with pytest.raises(CkmsimError, match="by must be one of"):
         load_ladckm_train_config(toml)
+
+
+def test_shipped_experiment_configs_parse():
+    """The CPU and GPU recipes of experiments/ladckm/ load (their datasets need not exist to be read)."""
+    from pathlib import Path
+
+    from ckmsim.data.config import load_dataset_config
+    from ckmsim.models.ladckm.train import load_ladckm_train_config
+
+    folder = Path(__file__).resolve().parents[2] / "experiments" / "ladckm"
+    kinds = {name: load_ladckm_train_config(folder / f"{name}.toml").model_kind
+             for name in ("train-cpu", "train-cpu-rho0", "train-gpu", "fire-cpu", "nerf2-cpu", "nerf2-gpu")}
+    assert kinds == {"train-cpu": "ladckm", "train-cpu-rho0": "ladckm", "train-gpu": "ladckm", "fire-cpu": "fire",
+                     "nerf2-cpu": "nerf2", "nerf2-gpu": "nerf2"}
+    assert load_ladckm_train_config(folder / "train-cpu.toml").encoding.pilot_overhead(16) == pytest.approx(0.125)
+    assert load_ladckm_train_config(folder / "train-cpu-rho0.toml").encoding.pilot_overhead(16) == 0.0
+    gpu = load_dataset_config(folder / "dataset-gpu.toml")
+    assert gpu.csi.num_ues == 2500 and gpu.dynamic.num_blocks == 20
+    cpu = load_dataset_config(folder / "dataset-cpu.toml")
+    assert (cpu.csi.uplink_hz, cpu.csi.downlink_hz, cpu.csi.num_subcarriers) == (6.715e9, 6.765e9, 64)
