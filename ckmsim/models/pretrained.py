@@ -52,6 +52,12 @@ PRETRAINED = {
         "super-resolution, noisy 8 x 8 box inpainting, denoising, noiseless x2 / x4 sub-sampling and generation "
         "of 28 GHz gain maps (2 m cells, APs at 10 m), trained on nine procedural cities, validated on a tenth "
         "(experiments/ckmdiff/train-cpu-shipped.toml)"),
+    "ladckm-cpu": Shipped(
+        "ladckm",
+        "LAD-CKM, CPU configuration (8 Fibonacci directions x 4 radial samples, width 16), and its baselines FIRE "
+        "and NeRF2 at CPU sizes: downlink CSI at 6.765 GHz from the uplink CSI at 6.715 GHz (LAD-CKM also from "
+        "rho = 0.125 downlink pilots), 52 subcarriers of 312.5 kHz, one network per (N_t, N_r), trained on "
+        "coherence blocks of the OSM crossroads with moving cars and pedestrians (experiments/ladckm/)"),
 }
 #: Default shipped E-SRResNet (used by ``ckmsim quickstart``).
 DEFAULT_ESRRESNET = "esrresnet-cpu"
@@ -107,6 +113,22 @@ def pretrained_esrresnet(name: str = DEFAULT_ESRRESNET, label: str = "esrresnet"
     return ESRResNetMethod(files["primary"], files["secondary"], primary_encoder=networks["primary"]["encoder"],
                            secondary_encoder=networks["secondary"]["encoder"], label=label,
                            snaps=[networks[role].get("snap") for role in ("primary", "secondary")])
+
+
+def pretrained_ladckm(network: str, name: str = "ladckm-cpu"):
+    """One shipped CSI predictor of the LAD-CKM set as a :class:`~ckmsim.models.ladckm.method.LadCkmMethod`.
+
+    ``network`` is its label in ``provenance.json`` (``networks[].file`` without ``.keras``, e.g.
+    ``"ladckm-16x1-rho4"``, ``"fire-16x1"``); a clear error lists the shipped ones otherwise.
+    """
+    from ckmsim.models.ladckm.method import LadCkmMethod
+
+    folder = pretrained_dir(name, "ladckm")
+    shipped = [Path(n["file"]).stem for n in provenance(name)["networks"]]
+    if network not in shipped:
+        raise CkmsimError(f"Pretrained set {name!r} has no network {network!r}; shipped: {shipped}")
+    _required_files(name, (folder / f"{network}.keras", folder / f"{network}.json"))
+    return LadCkmMethod.from_files(folder / f"{network}.keras", folder / f"{network}.json", label=network)
 
 
 def pretrained_ckmdiff(name: str = DEFAULT_CKMDIFF, num_steps: int = 2, num_samples: int = 4, seed: int = 0):

@@ -41,17 +41,24 @@ class LadCkmMethod:
 
     @classmethod
     def from_run(cls, run: str | Path, which: str = "best", **kwargs) -> "LadCkmMethod":
+        """A run folder's ``<which>.keras`` (``"best"`` or ``"last"``) with its ``ladckm.json``."""
+        run = Path(run)
+        return cls.from_files(run / f"{which}.keras", run / RUN_INFO, **kwargs)
+
+    @classmethod
+    def from_files(cls, model_path: str | Path, info_path: str | Path, **kwargs) -> "LadCkmMethod":
+        """A saved network and its run record (a run folder's, or a shipped set's ``<label>.keras`` and
+        ``<label>.json``)."""
         import keras
 
         import ckmsim.models.fire.network  # noqa: F401  (registers the layers for loading)
         import ckmsim.models.ladckm.network  # noqa: F401
         import ckmsim.models.nerf2.network  # noqa: F401
 
-        run = Path(run)
-        model_path, info_path = run / f"{which}.keras", run / RUN_INFO
+        model_path, info_path = Path(model_path), Path(info_path)
         for path in (model_path, info_path):
             if not path.is_file():
-                raise CkmsimError(f"'{run}' is not a finished LAD-CKM run: {path.name} is missing")
+                raise CkmsimError(f"'{path.parent}' holds no finished LAD-CKM network: {path.name} is missing")
         info = json.loads(info_path.read_text())
         kwargs.setdefault("label", info.get("model_kind", "ladckm"))
         return cls(keras.saving.load_model(model_path, compile=False), LadCkmEncoding(**info["encoding"]),
