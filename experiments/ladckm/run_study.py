@@ -20,8 +20,8 @@ area``: the builder's test tiles), over the 52 measured subcarriers:
   inputs corrupted to each ESNR of ``--esnr-db`` (eq. (22), AWGN; the networks trained on clean inputs).
 
 Rates use a link budget of ``--tx-power-dbm`` over the paper's 20 MHz; NMSE is eq. (12) per UE. Writes
-``results.json``, ``report.md``, ``rate_vs_antennas.png``, ``rate_vs_position_error.png`` and, with ESNRs,
-``rate_vs_esnr.png``.
+``results.json``, ``report.md``, ``rate_vs_antennas_nr<N_r>.png``, ``rate_vs_position_error_<N_t>x<N_r>.png``
+and, with ESNRs, ``rate_vs_esnr_<N_t>x<N_r>.png``.
 """
 
 from __future__ import annotations
@@ -184,6 +184,25 @@ def write_report(out: Path, results: dict) -> None:
     (out / "report.md").write_text("\n".join(lines))
 
 
+def _finish(fig, ax, xlabel: str, title: str, path: Path) -> None:
+    """Axis labels, grid, key and the file of one figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("effective rate [bit/s/Hz]")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _is_predictor(name: str) -> bool:
+    """A trained CSI predictor's row (not a reference, a location-based map or an ESNR variant)."""
+    return not name.startswith(("perfect", "beam", "random", "uplink", "location")) and "esnr" not in name
+
+
 def plot(out: Path, results: dict) -> None:
     import matplotlib
 
@@ -200,35 +219,30 @@ def plot(out: Path, results: dict) -> None:
             ax.plot(*zip(*points), marker="o", label=name)
         ax.set_xscale("log", base=2)
         ax.set_xticks([e["num_bs_antennas"] for e in entries], [str(e["num_bs_antennas"]) for e in entries])
-        ax.set_xlabel("BS antennas N_t")
-        ax.set_ylabel("effective rate [bit/s/Hz]")
-        ax.set_title(f"Rate vs BS antennas, N_r = {nr}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / f"rate_vs_antennas_nr{nr}.png", dpi=120)
-        plt.close(fig)
+        _finish(fig, ax, "BS antennas N_t", f"Rate vs BS antennas, N_r = {nr}", out / f"rate_vs_antennas_nr{nr}.png")
     for entry in results["arrays"]:
         rows = entry["rows"]
+        label = f"N_t = {entry['num_bs_antennas']}, N_r = {entry['num_ue_antennas']}"
+        suffix = f"{entry['num_bs_antennas']}x{entry['num_ue_antennas']}"
         sigmas = sorted(r["sigma_m"] for r in rows.values() if "sigma_m" in r)
-        if not sigmas:
-            continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        ax.plot(sigmas, [rows[f"location_sigma{s:g}m"]["rate"] for s in sigmas], marker="o",
-                label="location-based CKM")
-        references = [name for name in rows if name in ("perfect_csi", "uplink")
-                      or (not name.startswith(("location", "beam", "random")) and "esnr" not in name)]
-        for k, name in enumerate(references, start=1):
-            ax.axhline(rows[name]["rate"], linestyle=("--", ":", "-.")[k % 3], linewidth=1.2, label=name,
-                       color=plt.get_cmap("tab10")(k))
-        ax.set_xlabel("UE position error sigma [m]")
-        ax.set_ylabel("effective rate [bit/s/Hz]")
-        ax.set_title(f"N_t = {entry['num_bs_antennas']}, N_r = {entry['num_ue_antennas']}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / f"rate_vs_position_error_{entry['num_bs_antennas']}x{entry['num_ue_antennas']}.png", dpi=120)
-        plt.close(fig)
+        references = [name for name in rows if name in ("perfect_csi", "uplink") or _is_predictor(name)]
+        if sigmas:
+            fig, ax = plt.subplots(figsize=(6.4, 4.2))
+            ax.plot(sigmas, [rows[f"location_sigma{s:g}m"]["rate"] for s in sigmas], marker="o",
+                    label="location-based CKM")
+            for k, name in enumerate(references, start=1):
+                ax.axhline(rows[name]["rate"], linestyle=("--", ":", "-.")[k % 3], linewidth=1.2, label=name,
+                           color=plt.get_cmap("tab10")(k))
+            _finish(fig, ax, "UE position error sigma [m]", label, out / f"rate_vs_position_error_{suffix}.png")
+        noisy = sorted({r["esnr_db"] for r in rows.values() if "esnr_db" in r})
+        if noisy:
+            fig, ax = plt.subplots(figsize=(6.4, 4.2))
+            for k, name in enumerate(n for n in rows if _is_predictor(n)):
+                points = [(e, rows[f"{name}_esnr{e:g}dB"]["rate"]) for e in noisy if f"{name}_esnr{e:g}dB" in rows]
+                if points:
+                    ax.plot(*zip(*points), marker="o", label=name, color=plt.get_cmap("tab10")(k))
+            ax.axhline(rows["perfect_csi"]["rate"], linestyle="--", color="black", linewidth=1, label="perfect_csi")
+            _finish(fig, ax, "ESNR of the uplink and pilot inputs [dB]", label, out / f"rate_vs_esnr_{suffix}.png")
 
 
 def main(argv=None) -> dict:
