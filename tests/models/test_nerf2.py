@@ -37,7 +37,7 @@ def _model(**changes):
 
 
 def test_rendering_equals_the_closed_form_of_its_weights():
-    """With every radiated phase and the phase rates zero, the output is sum_rays sum_m T_m (1 - exp(-s_m d)) a_m,
+    """With every radiated phase and the phase rates zero, the output is mean_rays sum_m T_m (1 - exp(-s_m)) a_m,
     recomputed here from the network's own sigma and amplitude by the closed form of the accumulation."""
     import keras
 
@@ -57,7 +57,7 @@ def test_rendering_equals_the_closed_form_of_its_weights():
     assert np.allclose(out[..., 3:], 0.0, atol=1e-6)
     sigma, _, feature = (np.asarray(v) for v in model.attenuation(positional_encoding(model.points.reshape(-1, 3), 3)))
     nt, k, m = model.points.shape[:3]
-    optical = sigma.reshape(nt, k, m) * model.delta_m
+    optical = sigma.reshape(nt, k, m)
     weights = np.exp(-(np.cumsum(optical, -1) - optical)) * (1 - np.exp(-optical))
     view = np.asarray(positional_encoding(model.directions, 1))
     view = np.broadcast_to(view[None, :, None, :], (nt, k, m, view.shape[-1])).reshape(nt * k * m, -1)
@@ -65,7 +65,7 @@ def test_rendering_equals_the_closed_form_of_its_weights():
         model.condition_projection(model.condition(x["uplink"].reshape(2, -1))))[:, None]
     h = np.asarray(model.radiance[1](np.maximum(h, 0.0)))
     amplitude = np.log1p(np.exp(np.asarray(model.signal(h))[..., :3])).reshape(2, nt, k, m, 1, 3)
-    expected = np.einsum("nkm,bnkmrf->brnf", weights, amplitude)
+    expected = np.einsum("nkm,bnkmrf->brnf", weights, amplitude) / k
     np.testing.assert_allclose(out[..., :3], expected, rtol=1e-4, atol=1e-6)
     del keras
 

@@ -296,5 +296,5 @@ def train_ladckm_config(config: LadCkmTrainConfig, verbose: int = 0, log=print) 
                                             "num_train_ues": num_train, "wall_s": wall,
                                             "examples_per_s": seen / wall if wall > 0 else None}, indent=1))
     monitored = "val_loss" if val_data is not None else "loss"
-    log(f"LAD-CKM trained in {wall:.0f} s; best {monitored} (NMSE) {min(r[monitored] for r in result.history):.4f}")
+    log(f"{config.model_kind} trained in {wall:.0f} s; best {monitored} (NMSE) {min(r[monitored] for r in result.history):.4f}")
     return out

@@ -18,9 +18,10 @@ NeRF2's usual radiance input, is replaced by the measured uplink CSI. The pieces
   the flattened image) through two dense layers of ``width / 2`` to the radiated signal of every UE antenna and
   subcarrier, amplitude (softplus) and phase.
 - **Rendering**, NeRF2's amplitude/phase accumulation along each ray:
-  :math:`H_n(f) = \sum_{k}\sum_m T_{km}\,(1 - e^{-\sigma_{km}\delta})\,a_{km}(f)\,e^{j\theta_{km}(f)}` with the
-  complex transmittance :math:`T_{km} = e^{-\sum_{j<m}\sigma_{kj}\delta}\,e^{-j\sum_{j<m}\phi_{kj}\delta}`,
-  for BS antenna :math:`n` (its own rays :math:`k`).
+  :math:`H_n(f) = \frac1K\sum_{k}\sum_m T_{km}\,(1 - e^{-\sigma_{km}})\,a_{km}(f)\,e^{j\theta_{km}(f)}` with
+  the complex transmittance :math:`T_{km} = e^{-\sum_{j<m}\sigma_{kj}}\,e^{-j\sum_{j<m}\phi_{kj}}`, for BS
+  antenna :math:`n` (its own :math:`K` rays); :math:`\sigma` and :math:`\phi` are per stretch of the ray
+  (optical depths), and the mean over rays replaces NeRF2's sum (both in the code, with why).
 
 Input: ``{"uplink": [B, N_r, N_t, 2 N_c], ...}`` (other keys ignored: NeRF2 uses no downlink pilot). Output:
 the downlink CSI image ``[B, N_r, N_t, 2 N_c]``.
@@ -164,16 +165,22 @@ class NeRF2(keras.Model):
         amplitude = keras.activations.softplus(signal[..., :self.num_subcarriers])
         phase = signal[..., self.num_subcarriers:]
         # NeRF2's accumulation along each ray: amplitude by exp(-sum sigma delta), phase by sum phi delta
-        sigma = ops.reshape(sigma, (nt, k, m)) * self.delta_m
-        phase_rate = ops.reshape(phase_rate, (nt, k, m)) * self.delta_m
+        # sigma and phi per stretch of the ray (delta_m): unit-free optical depths, of order one at
+        # initialisation, so that every sample of a ray starts out contributing (in metres, 1/m rates of
+        # order one over stretches of ~20 m would leave only each ray's first sample)
+        sigma = ops.reshape(sigma, (nt, k, m))
+        phase_rate = ops.reshape(phase_rate, (nt, k, m))
         before = ops.cumsum(sigma, axis=-1) - sigma
         weight_amplitude = ops.exp(-before) * (1.0 - ops.exp(-sigma))
         weight_phase = -(ops.cumsum(phase_rate, axis=-1) - phase_rate)
         # [1, N_t, K, M, 1, 1] against [B, N_t, K, M, N_r, N_c]
         total_amplitude = weight_amplitude[None, :, :, :, None, None] * amplitude
         total_phase = weight_phase[None, :, :, :, None, None] + phase
-        real = ops.sum(total_amplitude * ops.cos(total_phase), axis=(2, 3))
-        imag = ops.sum(total_amplitude * ops.sin(total_phase), axis=(2, 3))
+        # the mean over the rays (NeRF2 sums them; the 1/K keeps an untrained field's output of order one, where
+        # the sum of K ~ 0.7 amplitudes drove a first training of the softplus amplitudes to zero, where they
+        # stayed: NMSE 1 from the second epoch on)
+        real = ops.sum(total_amplitude * ops.cos(total_phase), axis=(2, 3)) / k
+        imag = ops.sum(total_amplitude * ops.sin(total_phase), axis=(2, 3)) / k
         # [B, N_t, N_r, N_c] -> [B, N_r, N_t, 2 N_c]
         return ops.transpose(ops.concatenate([real, imag], axis=-1), (0, 2, 1, 3))
 
