@@ -51,7 +51,8 @@ def export_run(run: Path, target: Path) -> dict:
              "partial_downlink": np.zeros((2, info["num_ue_antennas"], info["num_bs_antennas"], channels), np.float32)}
     if not np.array_equal(np.asarray(reloaded(probe)), np.asarray(trained(probe))):
         raise SystemExit(f"exported {path} differs from {run / 'best.keras'}")
-    (target / f"{label}.json").write_text(json.dumps(info, indent=1))
+    # the shipped record names the dataset by its folder, not by this machine's path
+    (target / f"{label}.json").write_text(json.dumps({**info, "dataset": Path(info["dataset"]).name}, indent=1))
     history = read_history(run)
     losses = [row["val_loss"] for row in history if "val_loss" in row]
     return {"file": path.name, "info": f"{label}.json", "params": int(trained.count_params()),
