@@ -211,12 +211,13 @@ def plot(out: Path, results: dict) -> None:
 
     for nr in sorted({e["num_ue_antennas"] for e in results["arrays"]}):
         entries = [e for e in results["arrays"] if e["num_ue_antennas"] == nr]
-        names = [n for n in entries[0]["rows"] if "esnr" not in n and not (n.startswith("location") and
-                                                                           not n.endswith("sigma0m"))]
+        # every scheme of any array (a network trained for some arrays only is drawn where it exists)
+        names = list(dict.fromkeys(n for e in entries for n in e["rows"] if "esnr" not in n and not (
+            n.startswith("location") and not n.endswith("sigma0m"))))
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         for name in names:
             points = [(e["num_bs_antennas"], e["rows"][name]["rate"]) for e in entries if name in e["rows"]]
-            ax.plot(*zip(*points), marker="o", label=name)
+            ax.plot(*zip(*points), marker="o", label=name, linestyle="-" if len(points) > 1 else "none")
         ax.set_xscale("log", base=2)
         ax.set_xticks([e["num_bs_antennas"] for e in entries], [str(e["num_bs_antennas"]) for e in entries])
         _finish(fig, ax, "BS antennas N_t", f"Rate vs BS antennas, N_r = {nr}", out / f"rate_vs_antennas_nr{nr}.png")
