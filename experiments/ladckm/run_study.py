@@ -268,6 +268,9 @@ def main(argv=None) -> dict:
     for run in args.run:
         method = LadCkmMethod.from_run(run)
         method.label = f"{method.label}_rho{method.downlink_pilot_overhead:.3f}"
+        if any(m.label == method.label for m in methods):
+            # another seed of the same network: its own row, named by its run folder
+            method.label = f"{method.label}_{Path(run).name}"
         methods.append(method)
     arrays = [study_arrays(store, nt, nr, args, methods) for nt, nr in parse_arrays(args.arrays)]
     out = Path(args.out)
