@@ -42,6 +42,7 @@ from ckmsim.link.codebook import dft_codebook
 from ckmsim.link.csi_beamforming import CsiBeamformingScorer
 from ckmsim.link.map_csi import map_path_set
 from ckmsim.maps.antenna_array import AntennaArray
+from ckmsim.maps.ckm import grid_of
 from ckmsim.maps.priors import cell_of_position
 from ckmsim.models.ladckm.data import LadCkmEncoding
 from ckmsim.models.ladckm.method import LadCkmMethod
@@ -78,14 +79,12 @@ def corrupt(h: np.ndarray, esnr_db: float, rng: np.random.Generator) -> np.ndarr
     return (h + std * noise).astype(h.dtype)
 
 
-def reported_cells(store, csi: dict, sigma_m: float, rng: np.random.Generator) -> dict[int, np.ndarray]:
-    """Per sample, the (row, col) cells of its test UEs' reported positions ``[n, 2]`` (module docstring)."""
+def reported_cells(ckms: dict, csi: dict, sigma_m: float, rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """Per sample, the (row, col) cells of its test UEs' reported positions ``[n, 2]`` (module docstring) on
+    its static map ``ckms[sample]``."""
     cells = {}
-    for index in np.unique(csi["sample"]):
-        ckm = store.ckm(int(index))
-        from ckmsim.maps.grid import Grid
-
-        grid = Grid.from_dict(store.records[int(index)]["grid"])
+    for index, ckm in ckms.items():
+        grid = grid_of(ckm)
         x_min, x_max, y_min, y_max = grid.bounds_m
         positions = csi["ue_position_m"][csi["sample"] == index][:, :2]
         reported = positions + rng.normal(scale=sigma_m, size=positions.shape) if sigma_m > 0 else positions
@@ -98,11 +97,11 @@ def reported_cells(store, csi: dict, sigma_m: float, rng: np.random.Generator) -
             # the nearest open cell of a reported position on a building (a map lookup cannot read inside one)
             distance = np.linalg.norm(rc[inside][:, None, :] - open_cells[None], axis=-1)
             rc[inside] = open_cells[np.argmin(distance, axis=1)]
-        cells[int(index)] = rc
+        cells[index] = rc
     return cells
 
 
-def location_csi(store, csi: dict, cells: dict, bs_array: AntennaArray, ue_array: AntennaArray,
+def location_csi(ckms: dict, csi: dict, cells: dict, bs_array: AntennaArray, ue_array: AntennaArray,
                  offsets_hz: np.ndarray, carrier_hz: float) -> np.ndarray:
     """The static per-path map's downlink CSI at each test UE's reported cell on the subcarriers
     ``offsets_hz``, ``[U, K, N_r, N_t]``."""
@@ -110,7 +109,7 @@ def location_csi(store, csi: dict, cells: dict, bs_array: AntennaArray, ue_array
     out = np.zeros((num_ue, len(offsets_hz), num_ue_ant, num_bs_ant), dtype=np.complex64)
     for index, rc in cells.items():
         chosen = csi["sample"] == index
-        paths = map_path_set(store.ckm(index), (rc[:, 0], rc[:, 1]), carrier_hz, ue_angles=ue_array.num_ant > 1)
+        paths = map_path_set(ckms[index], (rc[:, 0], rc[:, 1]), carrier_hz, ue_angles=ue_array.num_ant > 1)
         out[chosen] = mimo_ofdm_channel(paths, bs_array, ue_array, offsets_hz)
     return out
 
@@ -148,9 +147,11 @@ def study_arrays(store, nt: int, nr: int, args, methods: list[LadCkmMethod], log
 
     score("uplink", np.swapaxes(test["h_ul"][:, used], -1, -2), 0.0)
     offsets = csi_settings.subcarrier_offsets_hz()[used]
+    # the test samples' static maps, read once for every position error
+    ckms = {int(i): store.ckm(int(i)) for i in np.unique(test["sample"])} if args.sigmas else {}
     for sigma in args.sigmas:
-        cells = reported_cells(store, test, sigma, np.random.default_rng([args.seed, int(round(10 * sigma))]))
-        score(f"location_sigma{sigma:g}m", location_csi(store, test, cells, bs_array, ue_array, offsets,
+        cells = reported_cells(ckms, test, sigma, np.random.default_rng([args.seed, int(round(10 * sigma))]))
+        score(f"location_sigma{sigma:g}m", location_csi(ckms, test, cells, bs_array, ue_array, offsets,
                                                         csi_settings.downlink_hz), 0.0, sigma_m=sigma)
     for method in methods:
         if (method.num_bs_antennas, method.num_ue_antennas) != (nt, nr):
