@@ -36,6 +36,14 @@ def read_toml(path, what: str) -> dict:
         raise CkmsimError(f"{what} '{path}' is not valid TOML: {err}") from None
 
 
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int if it is a whole number >= 1 (3 and 3.0); otherwise a :class:`CkmsimError` naming
+    ``name``."""
+    if not is_whole_number(value, minimum=1):
+        raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
 def check_fraction(value, name: str) -> float:
     """``value`` as a float if it is a number in [0, 1]; otherwise a :class:`CkmsimError` naming ``name``."""
     if not (is_finite_number(value) and 0.0 <= value <= 1.0):

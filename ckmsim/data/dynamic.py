@@ -38,7 +38,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.maps.grid import Grid
 from ckmsim.raytrace.csi import (CARRIERS, STORED_PATH_VARIABLES, CsiSettings, carrier_channel,
                                  dropped_power_share, paths_from_arrays, trace_carrier_paths, truncate_paths)
-from ckmsim.validation import is_whole_number
+from ckmsim.validation import check_positive_int, is_whole_number
 
 #: Third entry of a block's UE-drop seed (the objects use ``[seed, block]``).
 UE_STREAM = 1
@@ -152,9 +152,7 @@ def trace_blocks(scene, grid: Grid, building: np.ndarray, ground_m, bs_position_
 def upa_shape(num_antennas: int) -> tuple[int, int]:
     """``(rows, cols)`` of the most nearly square planar array of ``num_antennas`` elements, rows <= cols
     (8 -> 2 x 4, 16 -> 4 x 4, 32 -> 4 x 8, 64 -> 8 x 8, 128 -> 8 x 16; 1 -> 1 x 1, 4 -> 2 x 2)."""
-    if not is_whole_number(num_antennas, minimum=1):
-        raise CkmsimError(f"num_antennas must be a positive integer. Received: num_antennas={num_antennas!r}")
-    n = int(num_antennas)
+    n = check_positive_int(num_antennas, "num_antennas")
     rows = max(r for r in range(1, math.isqrt(n) + 1) if n % r == 0)
     return rows, n // rows
 

@@ -26,7 +26,7 @@ import keras
 from keras import layers, ops
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_positive_int, is_finite_number
 
 PACKAGE = "ckmsim"
 
@@ -48,8 +48,7 @@ class Fire(keras.Model):
         super().__init__(**kwargs)
         for name, value in (("num_subcarriers", num_subcarriers), ("num_bs_antennas", num_bs_antennas),
                             ("num_ue_antennas", num_ue_antennas), ("latent_dim", latent_dim), ("width", width)):
-            if not is_whole_number(value, minimum=1):
-                raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
+            check_positive_int(value, name)
         if not (is_finite_number(kl_weight) and kl_weight >= 0):
             raise CkmsimError(f"kl_weight must be a number >= 0. Received: kl_weight={kl_weight!r}")
         self.num_subcarriers, self.num_bs_antennas = int(num_subcarriers), int(num_bs_antennas)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_whole_number
+from ckmsim.validation import check_positive_int, is_whole_number
 
 #: Subcarriers that carry the measurement in the paper (of 64).
 PAPER_USED_SUBCARRIERS = 52
@@ -67,8 +67,7 @@ def pilot_mask(num_subcarriers: int, num_bs_antennas: int, num_ue_antennas: int,
     (every UE antenna). ``subcarrier_step = 0`` gives no pilot at all (:math:`\\rho = 0`)."""
     for name, value in (("num_subcarriers", num_subcarriers), ("num_bs_antennas", num_bs_antennas),
                         ("num_ue_antennas", num_ue_antennas), ("antenna_step", antenna_step)):
-        if not is_whole_number(value, minimum=1):
-            raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
+        check_positive_int(value, name)
     if not is_whole_number(subcarrier_step, minimum=0):
         raise CkmsimError(f"subcarrier_step must be an integer >= 0 (0: no pilot). Received: {subcarrier_step!r}")
     mask = np.zeros((num_ue_antennas, num_bs_antennas, num_subcarriers), dtype=bool)

@@ -44,16 +44,10 @@ from keras import layers, ops
 
 from ckmsim.errors import CkmsimError
 from ckmsim.models.ladckm.radiators import fibonacci_directions
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_positive_int, is_finite_number
 
 PACKAGE = "ckmsim"
 KERNEL_SIZE = 3
-
-
-def _positive_int(name: str, value) -> int:
-    if not is_whole_number(value, minimum=1):
-        raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _conv(filters: int, name: str, zero: bool = False, use_bias: bool = True):
@@ -86,8 +80,8 @@ class FrequencyAttention(layers.Layer):
         if values.size < 1 or not np.all(np.isfinite(values)):
             raise CkmsimError(f"frequencies_ghz must be finite subcarrier frequencies [GHz]. Received: {frequencies_ghz!r}")
         self.frequencies_ghz = [float(v) for v in values]
-        self.hidden = None if hidden is None else _positive_int("hidden", hidden)
-        self.groups = _positive_int("groups", groups)
+        self.hidden = None if hidden is None else check_positive_int(hidden, "hidden")
+        self.groups = check_positive_int(groups, "groups")
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -136,7 +130,7 @@ class ResidualBlock(layers.Layer):
 
     def __init__(self, filters: int, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
+        self.filters = check_positive_int(filters, "filters")
         self.conv1 = _conv(self.filters, "conv1")
         self.conv2 = _conv(self.filters, "conv2")
         self.project = None
@@ -178,8 +172,8 @@ class RareNet(layers.Layer):
 
     def __init__(self, num_subcarriers: int, frequencies_ghz, width: int = 32, **kwargs):
         super().__init__(**kwargs)
-        self.num_subcarriers = _positive_int("num_subcarriers", num_subcarriers)
-        self.width = _positive_int("width", width)
+        self.num_subcarriers = check_positive_int(num_subcarriers, "num_subcarriers")
+        self.width = check_positive_int(width, "width")
         if self.width < 2:
             raise CkmsimError(f"width must be >= 2 (the AC network halves it). Received: width={width!r}")
         self.frequencies_ghz = [float(v) for v in np.asarray(frequencies_ghz, dtype=np.float64).ravel()]
@@ -253,7 +247,7 @@ class AngularDeformation(layers.Layer):
 
     def __init__(self, hidden: int = 32, **kwargs):
         super().__init__(**kwargs)
-        self.hidden = _positive_int("hidden", hidden)
+        self.hidden = check_positive_int(hidden, "hidden")
         self.shared = _conv(self.hidden, "shared")
         self.direction = _conv(self.hidden, "direction", use_bias=False)
         self.out = None
@@ -303,8 +297,8 @@ class RadialDeformation(layers.Layer):
 
     def __init__(self, num_samples: int, hidden: int = 16, **kwargs):
         super().__init__(**kwargs)
-        self.num_samples = _positive_int("num_samples", num_samples)
-        self.hidden = _positive_int("hidden", hidden)
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.hidden = check_positive_int(hidden, "hidden")
         self.conv1 = _conv(self.hidden, "conv1")
         self.conv2 = _conv(self.num_samples, "conv2", zero=True)
 
@@ -411,9 +405,9 @@ class LadCkm(keras.Model):
                  max_distance_m: float = 100.0, width: int = 32, adm_hidden: int = 32, radial_hidden: int = 16,
                  **kwargs):
         super().__init__(**kwargs)
-        self.num_subcarriers = _positive_int("num_subcarriers", num_subcarriers)
-        self.num_directions = _positive_int("num_directions", num_directions)
-        self.num_samples = _positive_int("num_samples", num_samples)
+        self.num_subcarriers = check_positive_int(num_subcarriers, "num_subcarriers")
+        self.num_directions = check_positive_int(num_directions, "num_directions")
+        self.num_samples = check_positive_int(num_samples, "num_samples")
         if not (is_finite_number(max_distance_m) and max_distance_m > 0):
             raise CkmsimError(f"max_distance_m must be a number > 0. Received: max_distance_m={max_distance_m!r}")
         self.max_distance_m = float(max_distance_m)

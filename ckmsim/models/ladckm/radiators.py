@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_positive_int, is_finite_number
 
 #: The golden ratio.
 GOLDEN_RATIO = (1.0 + math.sqrt(5.0)) / 2.0
@@ -30,8 +30,7 @@ GOLDEN_RATIO = (1.0 + math.sqrt(5.0)) / 2.0
 
 def fibonacci_directions(num_directions: int) -> np.ndarray:
     """``[num_directions, 3]`` float32 unit vectors spread evenly over the sphere (module docstring)."""
-    if not is_whole_number(num_directions, minimum=1):
-        raise CkmsimError(f"num_directions must be a positive integer. Received: num_directions={num_directions!r}")
+    check_positive_int(num_directions, "num_directions")
     k = np.arange(int(num_directions), dtype=np.float64)
     z = 1.0 - (2.0 * k + 1.0) / num_directions
     azimuth = k * 2.0 * math.pi / GOLDEN_RATIO ** 2
@@ -49,8 +48,7 @@ def radial_intervals(num_directions: int, num_samples: int, max_distance_m: floa
     intervals of a ray always sum to ``max_distance_m`` minus its first radiator's distance.
     """
     for name, value in (("num_directions", num_directions), ("num_samples", num_samples)):
-        if not is_whole_number(value, minimum=1):
-            raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
+        check_positive_int(value, name)
     if not (is_finite_number(max_distance_m) and max_distance_m > 0):
         raise CkmsimError(f"max_distance_m must be a number > 0. Received: max_distance_m={max_distance_m!r}")
     stretch = float(max_distance_m) / int(num_samples)

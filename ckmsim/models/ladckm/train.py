@@ -49,7 +49,7 @@ from ckmsim.errors import CkmsimError
 from ckmsim.models.ladckm.data import LadCkmEncoding
 from ckmsim.models.ladckm.radiators import radial_intervals
 from ckmsim.train.trainer import TrainSettings, read_run_config, tuples
-from ckmsim.validation import check_table_keys, is_whole_number
+from ckmsim.validation import check_positive_int, check_table_keys, is_whole_number
 
 #: The run's description, read by LadCkmMethod.
 RUN_INFO = "ladckm.json"
@@ -89,8 +89,7 @@ class LadCkmTrainConfig:
 
     def __post_init__(self):
         for name in ("num_bs_antennas", "num_ue_antennas", "batch_size"):
-            if not is_whole_number(getattr(self, name), minimum=1):
-                raise CkmsimError(f"{name} must be a positive integer. Received: {name}={getattr(self, name)!r}")
+            check_positive_int(getattr(self, name), name)
         for name in ("test_blocks", "val_blocks", "max_train_ues"):
             if not is_whole_number(getattr(self, name), minimum=0):
                 raise CkmsimError(f"{name} must be an integer >= 0. Received: {name}={getattr(self, name)!r}")

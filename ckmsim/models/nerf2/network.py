@@ -36,7 +36,7 @@ import numpy as np
 from keras import layers, ops
 
 from ckmsim.errors import CkmsimError
-from ckmsim.validation import is_finite_number, is_whole_number
+from ckmsim.validation import check_positive_int, is_finite_number, is_whole_number
 
 PACKAGE = "ckmsim"
 
@@ -111,8 +111,7 @@ class NeRF2(keras.Model):
         for name, value in (("num_subcarriers", num_subcarriers), ("num_ue_antennas", num_ue_antennas),
                             ("num_azimuth", num_azimuth), ("num_elevation", num_elevation),
                             ("num_samples", num_samples), ("depth", depth), ("width", width)):
-            if not is_whole_number(value, minimum=1):
-                raise CkmsimError(f"{name} must be a positive integer. Received: {name}={value!r}")
+            check_positive_int(value, name)
         if not is_whole_number(pe_levels, minimum=0):
             raise CkmsimError(f"pe_levels must be an integer >= 0. Received: pe_levels={pe_levels!r}")
         if not (is_finite_number(max_distance_m) and max_distance_m > 0):
