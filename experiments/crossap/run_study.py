@@ -305,7 +305,10 @@ def plot_example(path: Path, example: dict) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="multi-AP dataset store")
-    parser.add_argument("--unet", help="cross-AP UNet run folder (best.keras + crossap.json)")
+    parser.add_argument("--unet", nargs="+", help="cross-AP UNet run folder (best.keras + crossap.json); "
+                        "several folders (training seeds of one config) average their outputs")
+    parser.add_argument("--symmetries", type=int, default=1, choices=(1, 8),
+                        help="8: average the UNet over the 8 rotations / reflections of each area (default 1)")
     parser.add_argument("--radiounet", help="RadioUNet-style run folder")
     parser.add_argument("--out", default="runs/crossap-study")
     parser.add_argument("--split", default="test")
@@ -320,7 +323,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    unet = CrossApUNetMethod.from_run(args.unet) if args.unet else None
+    unet = CrossApUNetMethod.from_run(args.unet, symmetries=args.symmetries) if args.unet else None
     radiounet = RadioUNetStyleMethod.from_run(args.radiounet) if args.radiounet else None
     gain_range = tuple(args.gain_range_db) if args.gain_range_db else \
         (unet or radiounet).encoding.gain_range_db if (unet or radiounet) else (-170.0, -70.0)
@@ -347,7 +350,7 @@ def main(argv=None) -> dict:
     example = table.pop("example")
     results = {"dataset": str(args.dataset), "split": args.split, "num_areas": len(refs), "num_aps": args.num_aps,
                "num_targets": sum(len(r.sample_indices) for r in refs), "gain_range_db": list(gain_range),
-               "unet_run": args.unet, "radiounet_run": args.radiounet,
+               "unet_run": args.unet, "unet_symmetries": args.symmetries, "radiounet_run": args.radiounet,
                "objective": {"metric": objective.metric, "interference": objective.interference,
                              "budget": {k: float(v) for k, v in objective.budget.to_dict().items()},
                              "array_gain": objective.array_gain},

@@ -611,3 +611,51 @@ def test_untrained_pooling_network_is_distance_weighting_and_round_trips(tmp_pat
     with pytest.raises(CkmsimError, match="ap_first_channel"):
         CrossApUNet(encoding.num_input_channels, encoder_channels=(6, 8), extra_conv_levels=(), ap_slots=3,
                     ap_features=NUM_AP_FEATURES, ap_first_channel=encoding.ap_first_channel)
+
+
+def test_symmetrised_inference_is_equivariant_and_untrained_still_distance_weighting():
+    """With ``symmetries=8`` the method averages the network over the 8 rotations / reflections of the area
+    and maps each view back: (a) its output on a turned or flipped input is the turned or flipped output, for
+    a network that is not equivariant itself (random asymmetric kernels: without the averaging the same check
+    fails); (b) the untrained correction network, whose output is its residual input channel, still returns
+    that channel cell for cell (a wrong inverse would scramble it); (c) an ensemble is the mean of its
+    networks' pixels."""
+    import keras
+
+    from ckmsim.models.crossap.method import CrossApUNetMethod
+    from ckmsim.models.crossap.network import CrossApUNet
+
+    area, encoding = _physics_area()
+    channels = encoding.num_input_channels
+    rng = np.random.default_rng(5)
+
+    def asymmetric_model(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((16, 16, channels))
+        hidden = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
+        return keras.Model(inputs, keras.layers.Conv2D(1, (3, 2), padding="same")(hidden))
+
+    x = rng.normal(size=(2, 16, 16, channels)).astype(np.float32)
+    plain = CrossApUNetMethod(asymmetric_model(0), encoding)
+    symmetric = CrossApUNetMethod(plain.model, encoding, symmetries=8)
+    base, base_plain = symmetric.predict_pixels(x), plain.predict_pixels(x)
+    for k in range(1, 8):
+        turned = np.stack([dihedral(m, k) for m in x])
+        expected = np.stack([dihedral(m, k) for m in base])
+        np.testing.assert_allclose(symmetric.predict_pixels(turned), expected, atol=1e-5)
+        assert np.abs(plain.predict_pixels(turned) - np.stack([dihedral(m, k) for m in base_plain])).max() > 1e-3
+
+    untrained = CrossApUNet(channels, reduce_channels=3, encoder_channels=(6, 8), extra_conv_levels=(1,),
+                            top_channels=4, residual_channel=encoding.residual_channel)
+    examples = np.stack([area_example(area, t, encoding)[0] for t in (0, 3)])
+    np.testing.assert_allclose(CrossApUNetMethod(untrained, encoding, symmetries=8).predict_pixels(examples),
+                               examples[..., encoding.residual_channel], atol=1e-5)
+
+    other = asymmetric_model(1)
+    ensemble = CrossApUNetMethod(plain.model, encoding, extra_models=[other])
+    mean = 0.5 * (np.asarray(plain.model(x))[..., 0] + np.asarray(other(x))[..., 0])
+    np.testing.assert_allclose(ensemble.predict_pixels(x), mean, atol=1e-6)
+    with pytest.raises(CkmsimError, match="symmetries"):
+        CrossApUNetMethod(plain.model, encoding, symmetries=4)
+    with pytest.raises(CkmsimError, match="square"):
+        symmetric.predict_pixels(x[:, :, :8])

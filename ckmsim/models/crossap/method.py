@@ -49,6 +49,14 @@ class CrossApUNetMethod:
         The encoding the model was trained with (``inputs="cross_ap"``).
     batch_size : int
         Maps inferred per network call.
+    symmetries : int
+        1: the network's output as it is. 8: the mean of its outputs over the 8 rotations / reflections of the
+        area, each mapped back (test-time augmentation; the networks are trained with them, ``augment``, and
+        every input channel is a per-cell map that the symmetries act on, so each is an equally valid view).
+        Square grids only.
+    extra_models : sequence of keras.Model
+        Further networks trained on the same encoding (other training seeds): the pixels are averaged over
+        ``model`` and these (a seed ensemble; each network's errors are partly its own).
     """
 
     name = "crossap_unet"
@@ -56,7 +64,11 @@ class CrossApUNetMethod:
     downlink_pilot_overhead = 0.0
     _inputs = "cross_ap"
 
-    def __init__(self, model, encoding: CrossApEncoding, batch_size: int = 32):
+    def __init__(self, model, encoding: CrossApEncoding, batch_size: int = 32, symmetries: int = 1,
+                 extra_models: Sequence = ()):
+        if symmetries not in (1, 8):
+            raise CkmsimError(f"symmetries must be 1 (none) or 8 (every rotation and reflection). "
+                              f"Received: symmetries={symmetries!r}")
         if encoding.inputs != self._inputs:
             raise CkmsimError(f"{type(self).__name__} needs an encoding with inputs={self._inputs!r}. "
                               f"Received: inputs={encoding.inputs!r}")
@@ -67,21 +79,26 @@ class CrossApUNetMethod:
         self.model = model
         self.encoding = encoding
         self.batch_size = int(batch_size)
+        self.symmetries = int(symmetries)
+        self.extra_models = list(extra_models)
 
     @classmethod
-    def from_run(cls, run: str | Path, which: str = "best", batch_size: int = 32):
-        """Load ``RUN/<which>.keras`` (``"best"`` or ``"last"``) and the encoding of ``RUN/crossap.json``."""
-        import keras
+    def from_run(cls, run: str | Path | Sequence[str | Path], which: str = "best", batch_size: int = 32,
+                 symmetries: int = 1):
+        """Load ``RUN/<which>.keras`` (``"best"`` or ``"last"``) and the encoding of ``RUN/crossap.json``.
 
-        import ckmsim.models.crossap.network  # noqa: F401  (registers the custom layers for loading)
-
-        run = Path(run)
-        model_path, info_path = run / f"{which}.keras", run / RUN_INFO
-        for path in (model_path, info_path):
-            if not path.is_file():
-                raise CkmsimError(f"'{run}' is not a finished cross-AP run: {path.name} is missing")
-        encoding = CrossApEncoding.from_dict(json.loads(info_path.read_text())["encoding"])
-        return cls(keras.saving.load_model(model_path, compile=False), encoding, batch_size)
+        Several runs (a list) give a seed ensemble: they must share one encoding.
+        """
+        runs = [Path(run)] if isinstance(run, (str, Path)) else [Path(r) for r in run]
+        if not runs:
+            raise CkmsimError("from_run needs at least one run folder. Received: []")
+        loaded = [_load_run(r, which) for r in runs]
+        encoding = loaded[0][1]
+        for r, (_, other) in zip(runs[1:], loaded[1:]):
+            if other != encoding:
+                raise CkmsimError(f"The runs of an ensemble must share one encoding: '{r}' differs from "
+                                  f"'{runs[0]}'. Received: {other} vs {encoding}")
+        return cls(loaded[0][0], encoding, batch_size, symmetries, [model for model, _ in loaded[1:]])
 
     def fit(self, train=None, val=None):
         """Nothing to learn here: the network is trained by :func:`~ckmsim.models.crossap.train.train_crossap`."""
@@ -96,9 +113,19 @@ class CrossApUNetMethod:
         if inputs.ndim != 4 or inputs.shape[-1] != self.encoding.num_input_channels:
             raise CkmsimError(f"inputs must be [batch, num_y, num_x, {self.encoding.num_input_channels}]. "
                               f"Received: shape={inputs.shape}")
-        out = [np.asarray(self.model(inputs[i:i + self.batch_size], training=False))
-               for i in range(0, len(inputs), self.batch_size)]
-        return np.concatenate(out)[..., 0] if out else np.zeros(inputs.shape[:3], np.float32)
+        if self.symmetries == 8 and inputs.shape[1] != inputs.shape[2]:
+            raise CkmsimError(f"symmetries=8 needs square maps. Received: shape={inputs.shape}")
+        out = [self._predict_batch(inputs[i:i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros(inputs.shape[:3], np.float32)
+
+    def _predict_batch(self, inputs: np.ndarray) -> np.ndarray:
+        """``[b, y, x, C]`` -> ``[b, y, x]``: the mean over the networks and the symmetries of their pixels."""
+        total = np.zeros(inputs.shape[:3], np.float64)
+        for model in [self.model] + self.extra_models:
+            for k in range(self.symmetries):
+                view = np.asarray(model(_dihedral_batch(inputs, k), training=False))[..., 0]
+                total += _undo_dihedral_batch(view, k)
+        return (total / ((1 + len(self.extra_models)) * self.symmetries)).astype(np.float32)
 
     def encode(self, grid: Grid, building: np.ndarray, target_position_m: Sequence[float],
                known_gain_db: np.ndarray | None = None, known_positions_m: np.ndarray | None = None) -> np.ndarray:
@@ -193,6 +220,32 @@ class CrossApUNetMethod:
         attrs = {key: source_attrs[key] for key in ("scene", "frequency_hz") if key in source_attrs}
         attrs.update(bs_position_m=[float(v) for v in target_position_m], method=self.name, task="cross_ap")
         return make_ckm(grid, {"gain_db": gain_db, "building": building}, attrs)
+
+
+def _load_run(run: Path, which: str):
+    """(keras model, encoding) of one finished training run folder."""
+    import keras
+
+    import ckmsim.models.crossap.network  # noqa: F401  (registers the custom layers for loading)
+
+    model_path, info_path = run / f"{which}.keras", run / RUN_INFO
+    for path in (model_path, info_path):
+        if not path.is_file():
+            raise CkmsimError(f"'{run}' is not a finished cross-AP run: {path.name} is missing")
+    encoding = CrossApEncoding.from_dict(json.loads(info_path.read_text())["encoding"])
+    return keras.saving.load_model(model_path, compile=False), encoding
+
+
+def _dihedral_batch(maps: np.ndarray, k: int) -> np.ndarray:
+    """:func:`~ckmsim.models.crossap.data.dihedral` on every map of a batch: ``[b, y, x, ...]``."""
+    out = np.rot90(maps, k % 4, axes=(1, 2))
+    return np.ascontiguousarray(out[:, :, ::-1] if k >= 4 else out)
+
+
+def _undo_dihedral_batch(maps: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`_dihedral_batch`: undo the flip first, then turn back."""
+    out = maps[:, :, ::-1] if k >= 4 else maps
+    return np.ascontiguousarray(np.rot90(out, -(k % 4), axes=(1, 2)))
 
 
 class RadioUNetStyleMethod(CrossApUNetMethod):
