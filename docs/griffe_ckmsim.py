@@ -1,0 +1,203 @@
+"""Griffe extension of the docs site: ckmsim's Sionna-style docstrings, read as the numpy style Griffe parses.
+
+ckmsim's docstrings follow Sionna's (``/work/shared/STYLE.md``): ``Input`` / ``Output`` blocks with one
+``name : shape, dtype`` line per tensor, reStructuredText roles (``:class:`~ckmsim.maps.grid.Grid```,
+``:math:`x```) and ``.. math::`` blocks. Before Griffe parses a docstring this extension rewrites, outside
+code spans:
+
+- ``Input`` -> ``Parameters`` (``Other Parameters`` where the docstring has its own ``Parameters``),
+  ``Output`` -> ``Returns``;
+- ``.. math::`` blocks and ``:math:`` roles -> ``$$ ... $$`` and ``$...$`` (pymdownx.arithmatex, MathJax in
+  the browser);
+- ``:class:`` / ``:func:`` / ``:meth:`` / ``:mod:`` / ``:attr:`` / ``:data:`` roles -> optional autorefs:
+  a link where the target is on the site, plain code where it is not;
+- ``[a, b] [deg]``-like unit brackets -> escaped, so that Markdown does not read them as reference links.
+
+The source files are not touched; only what the site shows.
+"""
+
+from __future__ import annotations
+
+import re
+
+import griffe
+
+_HAS_PARAMETERS_RE = re.compile(r"^[ \t]*Parameters[ \t]*\n[ \t]*-{3,}[ \t]*$", re.M)
+_MATH_INLINE_DIRECTIVE_RE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]+(?P<body>\S.*)$", re.M)
+_MATH_BLOCK_RE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*\n(?P<body>(?:(?:[ \t]*\n)|(?:(?P=indent)[ \t]+.*\n?))+)",
+                            re.M)
+_ROLE_RE = re.compile(r":(?P<role>class|func|meth|mod|attr|data|obj|exc):`(?P<target>[^`]+)`")
+_MATH_ROLE_RE = re.compile(r":math:`(?P<body>[^`]+)`")
+_SUP_ROLE_RE = re.compile(r":sup:`(?P<body>[^`]+)`")
+# Code spans (``x`` or `x`) and math kept as they are when escaping brackets.
+_PROTECTED_RE = re.compile(r"(``.+?``|`[^`]+`|\$\$.+?\$\$|\$[^$\n]+\$|<autoref[^>]*>.*?</autoref>)", re.S)
+
+
+def _math_block(match: re.Match) -> str:
+    indent = match["indent"]
+    lines = [line.strip() for line in match["body"].splitlines()]
+    body = "\n".join(f"{indent}{line}" for line in lines if line)
+    return f"{indent}$$\n{body}\n{indent}$$\n\n"
+
+
+class _RoleResolver:
+    """Turns one role target into the full path of a ckmsim object where it can (else the target itself)."""
+
+    def __init__(self, obj: griffe.Object):
+        self.obj = obj
+
+    def __call__(self, match: re.Match) -> str:
+        target = match["target"].strip()
+        explicit = re.fullmatch(r"(?P<title>.+?)\s*<(?P<path>[^>]+)>", target)
+        if explicit:
+            title, path = explicit["title"], explicit["path"]
+        else:
+            path = target.lstrip("~").lstrip(".")
+            title = path.rsplit(".", 1)[-1] if target.startswith("~") else path
+        if match["role"] in ("func", "meth"):
+            title += "()"
+        identifier = self._resolve(path)
+        return f'<autoref identifier="{identifier}" optional><code>{title}</code></autoref>'
+
+    def _resolve(self, path: str) -> str:
+        head = path.split(".", 1)[0]
+        scopes = [self.obj] + [parent for parent in _parents(self.obj)]
+        for scope in scopes:
+            try:
+                resolved = scope.resolve(head)
+            except (griffe.NameResolutionError, AttributeError, KeyError, ValueError):
+                continue
+            return resolved + path[len(head):]
+        return path
+
+
+def _parents(obj: griffe.Object):
+    parent = obj.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _escape_brackets(text: str) -> str:
+    pieces = _PROTECTED_RE.split(text)
+    for i in range(0, len(pieces), 2):
+        # "[-90, 90] [deg]" reads as a reference link; a second bracket after a closing one is escaped.
+        pieces[i] = re.sub(r"\](\s*)\[", r"]\1\\[", pieces[i])
+    return "".join(pieces)
+
+
+def _plain(match: re.Match) -> str:
+    target = match["target"].strip()
+    explicit = re.fullmatch(r"(?P<title>.+?)\s*<(?P<path>[^>]+)>", target)
+    if explicit:
+        return explicit["title"]
+    return target.lstrip("~").lstrip(".").rsplit(".", 1)[-1] if target.startswith("~") else target.lstrip(".")
+
+
+def _item_line(match: re.Match) -> str:
+    """One ``name : type`` line of a section: the type is shown as code, so roles and maths become plain
+    text there, and a ``name : type — description`` line is split into the type and its description."""
+    indent, names, kind = match["indent"], match["names"], match["kind"]
+    kind = _ROLE_RE.sub(_plain, kind)
+    kind = _MATH_ROLE_RE.sub(lambda m: m["body"], kind).replace("``", "")
+    kind, dash, description = kind.partition(" — ")
+    line = f"{indent}{names} : {kind.rstrip()}"
+    return f"{line}\n{indent}    {description}" if dash else line
+
+
+_ITEM_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<names>\*{0,2}[A-Za-z_]\w*(?:, \*{0,2}[A-Za-z_]\w*)*) : (?P<kind>.+)$", re.M)
+
+
+_HEADER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<title>(?:Input|Output)(?: of .+)?)[ \t]*$")
+_UNDERLINE_RE = re.compile(r"^[ \t]*-{3,}[ \t]*$")
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _sections(lines: list[str], has_parameters: bool) -> list[str]:
+    """Rewrites the Input / Output blocks: numpy sections where every entry is ``name : type``, else a bold
+    title over a list of the entries (prose lines kept as they are)."""
+    out: list[str] = []
+    first_section = None
+    i = 0
+    while i < len(lines):
+        header = _HEADER_RE.match(lines[i])
+        if not (header and i + 1 < len(lines) and _UNDERLINE_RE.match(lines[i + 1])):
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, title = header["indent"], header["title"]
+        base = len(indent)
+        j = i + 2
+        while j < len(lines):
+            if j + 1 < len(lines) and lines[j].strip() and _UNDERLINE_RE.match(lines[j + 1]):
+                break
+            if not lines[j].strip() and (j + 1 >= len(lines) or (lines[j + 1].strip()
+                                                                   and _indent_of(lines[j + 1]) <= base
+                                                                   and not _ITEM_RE.match(lines[j + 1]))):
+                break
+            j += 1
+        body = lines[i + 2:j]
+        entries = [line for line in body if line.strip() and _indent_of(line) <= base]
+        if title in ("Input", "Output") and entries and all(_ITEM_RE.match(line) for line in entries):
+            name = ("Other Parameters" if has_parameters else "Parameters") if title == "Input" else "Returns"
+            if first_section is None:
+                first_section = len(out)
+            out += [f"{indent}{name}", f"{indent}{'-' * len(name)}"] + body
+            # Griffe reads a numpy section up to the next one: prose after it moves above the sections.
+            k = j
+            while k < len(lines) and not (k + 1 < len(lines) and lines[k].strip()
+                                          and _UNDERLINE_RE.match(lines[k + 1])):
+                k += 1
+            if any(line.strip() for line in lines[j:k]):
+                out[first_section:first_section] = lines[j:k] + [""]
+            i = k
+            continue
+        else:
+            out += [f"{indent}**{title}**", ""]
+            for line in body:
+                item = _ITEM_RE.match(line) if line.strip() and _indent_of(line) <= base else None
+                if item:
+                    out.append(f"{indent}- **{item['names']}** : {item['kind']}")
+                elif line.strip() and _indent_of(line) > base:
+                    out.append(f"{indent}  {line.strip()}")
+                else:
+                    out.append(line)
+            out.append("")
+        i = j
+    return out
+
+
+def rewrite_docstring(text: str, obj: griffe.Object | None = None) -> str:
+    """``text`` (one docstring) rewritten for the site; ``obj`` resolves role targets in its scope."""
+    has_parameters = bool(_HAS_PARAMETERS_RE.search(text))
+    text = "\n".join(_sections(text.splitlines(), has_parameters))
+    text = _ITEM_RE.sub(_item_line, text)
+    text = _MATH_BLOCK_RE.sub(_math_block, text)
+    text = _MATH_INLINE_DIRECTIVE_RE.sub(lambda m: f"{m['indent']}$$\n{m['indent']}{m['body']}\n{m['indent']}$$", text)
+    text = _MATH_ROLE_RE.sub(lambda m: f"${m['body']}$", text)
+    text = _SUP_ROLE_RE.sub(lambda m: f"<sup>{m['body']}</sup>", text)
+    if obj is not None:
+        text = _ROLE_RE.sub(_RoleResolver(obj), text)
+    else:
+        text = _ROLE_RE.sub(lambda m: f"<code>{_plain(m)}</code>", text)
+    return _escape_brackets(text)
+
+
+class CkmsimDocstrings(griffe.Extension):
+    """Rewrites every docstring of the loaded package once it is loaded (so that names resolve)."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
+        self._walk(pkg, seen=set())
+
+    def _walk(self, obj: griffe.Object, seen: set) -> None:
+        if obj.path in seen:
+            return
+        seen.add(obj.path)
+        if obj.docstring is not None:
+            obj.docstring.value = rewrite_docstring(obj.docstring.value, obj)
+        for member in obj.members.values():
+            if not member.is_alias:
+                self._walk(member, seen)
