@@ -44,11 +44,18 @@ def quickstart(
                                                     "fraction, see docs/datasets.md)."),
     bs: Optional[str] = typer.Option(None, help="BS position 'x,y,z' [m] (default: above the centre, 2 m over "
                                                 "the highest surface within 30 m of it)."),
-    path_samples: int = typer.Option(10**5, help="PathSolver rays per batch of UEs."),
+    path_samples: int = typer.Option(10**5, help="PathSolver rays per call (per probe call of the pooled "
+                                                 "solver the quickstart uses, see docs/quickstart.md)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
-    """Ray-trace a small study area, reconstruct its CKM from x2 and x4 sparse samples with classical
-    methods, and score every reconstruction by map error and by the rate of the beams it selects."""
+    """Ray-trace a small study area, reconstruct its CKM from x2 and x4 sparse samples with every study
+    method and score each reconstruction by map error and by the rates its decisions earn on the true
+    channel (beam selection, SCM precoding, link adaptation, CSI beamforming).
+
+    The methods: the interpolators bilinear, bicubic, knn, idw, rbf and kriging; least squares (ls); the
+    gain-only model-based baselines pathloss_kriging and umi_3gpp; and two learned methods with the weights
+    shipped in the package, esrresnet (x2, x4 as a bicubic-then-network cascade) and ckmdiff (gain maps
+    only). Writes results.json, report.md and PNG figures into --out."""
     from ckmsim.eval.quickstart import QuickstartConfig, run_quickstart
     from ckmsim.raytrace.settings import RayTracingSettings
 
@@ -71,8 +78,9 @@ def evaluate(
     out: Optional[str] = typer.Option(None, help="Output folder (default: the config's [evaluate] out)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
-    """Run methods x tasks x scenes: map scores, beam-selection and link-adaptation rates, rate vs SNR and vs
-    BS antennas, rate vs map error, AP deployment; writes results.json, report.md and PNG figures."""
+    """Run methods x tasks x scenes: map scores, the rates of beam selection, SCM precoding, link adaptation
+    and CSI beamforming, rate vs SNR and vs BS antennas, rate vs map error, the coded link and AP deployment
+    where the config asks for them; writes results.json, report.md and PNG figures."""
     from ckmsim.eval.evaluate import load_evaluation_config, run_evaluation
 
     run_evaluation(load_evaluation_config(config, out=out), progress=not quiet)

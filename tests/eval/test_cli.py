@@ -1,4 +1,7 @@
-"""The CLI turns bad input into one line on stderr and exit code 2, before any ray is traced."""
+"""The CLI: bad input ends in one line on stderr and exit code 2, before any ray is traced; help texts keep
+their units and flags."""
+
+import re
 
 import pytest
 
@@ -111,3 +114,76 @@ def test_scene_preview_and_tiles(capsys, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["scene", "tiles", xml, "--tile-cells", "16", "--cell-size", "2", "--min-open-fraction", "0"]) == 0
     assert "16 tile(s) of 16 x 16 cells" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- help texts
+def _commands():
+    """``(argv prefix, click command)`` of every command of the app, sub-commands included."""
+    import typer
+
+    from ckmsim.cli import app
+
+    found, todo = [], [([], typer.main.get_command(app))]
+    while todo:
+        prefix, command = todo.pop()
+        if hasattr(command, "commands"):  # a group (typer 0.29's TyperGroup is its own click-like class)
+            todo += [(prefix + [name], sub) for name, sub in command.commands.items()]
+        else:
+            found.append((prefix, command))
+    return found
+
+
+COMMANDS = _commands()
+
+
+def _help(capsys, argv) -> str:
+    """The ``--help`` text of ``ckmsim ARGV``, whitespace runs (line wrapping) folded to one space."""
+    assert main([*argv, "--help"]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_every_command_is_found():
+    names = {" ".join(prefix) for prefix, _ in COMMANDS}
+    assert {"quickstart", "evaluate", "scene import", "raytrace check", "dataset build", "train esrresnet"} <= names
+
+
+@pytest.mark.parametrize("argv, command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help_keeps_bracketed_units(capsys, argv, command):
+    """Every bracketed unit a help text declares ("[m]", "[dB]", "[0, 1]") is printed, not eaten as markup."""
+    declared = [token for param in command.params for token in re.findall(r"\[[^\]]*\]", param.help or "")]
+    shown = _help(capsys, argv)
+    for token in declared:
+        assert " ".join(token.split()) in shown, (argv, token)
+
+
+def test_quickstart_help_shows_metre_units(capsys):
+    shown = _help(capsys, ["quickstart"])
+    assert "Cell size [m]." in shown
+    assert "Study-area centre 'x,y' [m]" in shown
+
+
+@pytest.mark.parametrize("argv, command", [(p, c) for p, c in COMMANDS if any(q.name == "quiet" for q in c.params)],
+                         ids=[" ".join(p) for p, c in COMMANDS if any(q.name == "quiet" for q in c.params)])
+def test_quiet_is_a_flag(capsys, argv, command):
+    """``--quiet`` takes no value: the help lists it without a metavar, straight before its text."""
+    quiet = next(param for param in command.params if param.name == "quiet")
+    assert quiet.is_flag and quiet.opts == ["--quiet"] and not quiet.secondary_opts
+    assert f"--quiet {' '.join(quiet.help.split())}" in _help(capsys, argv)
+
+
+def test_quiet_does_not_swallow_the_next_option(capsys, tmp_path):
+    """Given first, ``--quiet`` leaves ``--scene`` to be read as an option (an error on the scene name
+    proves it was)."""
+    code = main(["quickstart", "--quiet", "--scene", "nowhere", "--out", str(tmp_path / "out")])
+    assert code == 2 and "Unknown scene 'nowhere'" in capsys.readouterr().err
+
+
+def test_quickstart_help_names_every_method_it_runs(capsys):
+    from ckmsim.eval.quickstart import QuickstartConfig
+
+    shown = _help(capsys, ["quickstart"])
+    methods = QuickstartConfig().methods
+    assert len(methods) == 11
+    for name in methods:
+        assert re.search(rf"\b{name}\b", shown), name
+    assert "classical methods" not in shown
