@@ -170,10 +170,57 @@ def _sections(lines: list[str], has_parameters: bool) -> list[str]:
     return out
 
 
+_BORDER_RE = re.compile(r"^(?P<indent>[ \t]*)=+(?: +=+)+[ \t]*$")
+
+
+def _split_row(line: str, starts: list[int]) -> list[str]:
+    """A simple-table row cut at the column starts, each cut moved right past a word that overflows it."""
+    cells, begin = [], starts[0]
+    for start in starts[1:]:
+        cut = start
+        while 0 < cut < len(line) and line[cut - 1] != " " and line[cut] != " ":
+            cut += 1
+        cells.append(line[begin:cut].strip())
+        begin = cut
+    cells.append(line[begin:].strip())
+    return cells
+
+
+def _rst_tables(lines: list[str]) -> list[str]:
+    """reStructuredText simple tables (``=== ===`` borders, one header row) -> Markdown tables. A row whose
+    first cell is empty, or follows a first cell ending in a comma, continues the row above."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        border = _BORDER_RE.match(lines[i])
+        ends = [j for j in range(i + 1, min(i + 400, len(lines))) if lines[j].strip() == lines[i].strip()]
+        if not border or len(ends) < 2 or ends[0] != i + 2:
+            out.append(lines[i])
+            i += 1
+            continue
+        starts = [m.start() for m in re.finditer(r"=+", lines[i])]
+        header = _split_row(lines[i + 1], starts)
+        rows: list[list[str]] = []
+        for line in lines[i + 3:ends[1]]:
+            if not line.strip():
+                continue
+            cells = _split_row(line, starts)
+            if rows and (not cells[0] or rows[-1][0].endswith(",")):
+                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
+            else:
+                rows.append(cells)
+        indent = border["indent"]
+        out += ["", indent + "| " + " | ".join(header) + " |", indent + "|" + "---|" * len(header)]
+        out += [indent + "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        out.append("")
+        i = ends[1] + 1
+    return out
+
+
 def rewrite_docstring(text: str, obj: griffe.Object | None = None) -> str:
     """``text`` (one docstring) rewritten for the site; ``obj`` resolves role targets in its scope."""
     has_parameters = bool(_HAS_PARAMETERS_RE.search(text))
-    text = "\n".join(_sections(text.splitlines(), has_parameters))
+    text = "\n".join(_sections(_rst_tables(text.splitlines()), has_parameters))
     text = _ITEM_RE.sub(_item_line, text)
     text = _MATH_BLOCK_RE.sub(_math_block, text)
     text = _MATH_INLINE_DIRECTIVE_RE.sub(lambda m: f"{m['indent']}$$\n{m['indent']}{m['body']}\n{m['indent']}$$", text)
