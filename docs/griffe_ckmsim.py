@@ -120,7 +120,6 @@ def _sections(lines: list[str], has_parameters: bool) -> list[str]:
     """Rewrites the Input / Output blocks: numpy sections where every entry is ``name : type``, else a bold
     title over a list of the entries (prose lines kept as they are)."""
     out: list[str] = []
-    first_section = None
     i = 0
     while i < len(lines):
         header = _HEADER_RE.match(lines[i])
@@ -143,18 +142,7 @@ def _sections(lines: list[str], has_parameters: bool) -> list[str]:
         entries = [line for line in body if line.strip() and _indent_of(line) <= base]
         if title in ("Input", "Output") and entries and all(_ITEM_RE.match(line) for line in entries):
             name = ("Other Parameters" if has_parameters else "Parameters") if title == "Input" else "Returns"
-            if first_section is None:
-                first_section = len(out)
             out += [f"{indent}{name}", f"{indent}{'-' * len(name)}"] + body
-            # Griffe reads a numpy section up to the next one: prose after it moves above the sections.
-            k = j
-            while k < len(lines) and not (k + 1 < len(lines) and lines[k].strip()
-                                          and _UNDERLINE_RE.match(lines[k + 1])):
-                k += 1
-            if any(line.strip() for line in lines[j:k]):
-                out[first_section:first_section] = lines[j:k] + [""]
-            i = k
-            continue
         else:
             out += [f"{indent}**{title}**", ""]
             for line in body:
@@ -217,10 +205,53 @@ def _rst_tables(lines: list[str]) -> list[str]:
     return out
 
 
+_ITEM_SECTIONS = ("Parameters", "Other Parameters", "Returns", "Yields", "Receives", "Raises", "Warns", "Attributes")
+
+
+def _is_header(lines: list[str], k: int) -> bool:
+    return k + 1 < len(lines) and bool(lines[k].strip()) and bool(_UNDERLINE_RE.match(lines[k + 1]))
+
+
+def _hoist_prose(lines: list[str]) -> list[str]:
+    """Griffe reads a numpy item section up to the next section: prose that follows a section's items (a
+    blank line, then a line at the section's indent that is not an item) moves above the first section."""
+    out: list[str] = []
+    hoisted: list[str] = []
+    first_section = None
+    i = 0
+    while i < len(lines):
+        if not (_is_header(lines, i) and lines[i].strip() in _ITEM_SECTIONS):
+            out.append(lines[i])
+            i += 1
+            continue
+        if first_section is None:
+            first_section = len(out)
+        base = _indent_of(lines[i])
+        out += lines[i:i + 2]
+        j = i + 2
+        while j < len(lines) and not _is_header(lines, j):
+            line = lines[j]
+            if not line.strip():
+                following = lines[j + 1] if j + 1 < len(lines) else ""
+                if following.strip() and _indent_of(following) <= base and not _ITEM_RE.match(following) \
+                        and not _is_header(lines, j + 1):
+                    break
+            out.append(line)
+            j += 1
+        k = j
+        while k < len(lines) and not _is_header(lines, k):
+            k += 1
+        hoisted += lines[j:k]
+        i = k
+    if first_section is not None and any(line.strip() for line in hoisted):
+        out[first_section:first_section] = hoisted + [""]
+    return out
+
+
 def rewrite_docstring(text: str, obj: griffe.Object | None = None) -> str:
     """``text`` (one docstring) rewritten for the site; ``obj`` resolves role targets in its scope."""
     has_parameters = bool(_HAS_PARAMETERS_RE.search(text))
-    text = "\n".join(_sections(_rst_tables(text.splitlines()), has_parameters))
+    text = "\n".join(_hoist_prose(_sections(_rst_tables(text.splitlines()), has_parameters)))
     text = _ITEM_RE.sub(_item_line, text)
     text = _MATH_BLOCK_RE.sub(_math_block, text)
     text = _MATH_INLINE_DIRECTIVE_RE.sub(lambda m: f"{m['indent']}$$\n{m['indent']}{m['body']}\n{m['indent']}$$", text)
