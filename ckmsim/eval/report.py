@@ -52,17 +52,264 @@ def _reference(results: dict, name: str, task: str) -> dict | None:
     return entry.get("by_task", {}).get(task, entry)
 
 
-def map_table(results: dict) -> str:
-    """Markdown table of the map scores of every (method, task)."""
-    rows = ["| method | task | gain RMSE [dB] (covered) | AoA RMSE [deg] | NMSE | PSNR [dB] | SSIM | SCM cos |",
-            "|" + "---|" * 8]
+#: Columns of the map table: (key of a record's ``map``, header, digits, the cells it averages over when that
+#: is not the gain scores' set; None: the gain scores' non-building cells).
+MAP_COLUMNS = (
+    ("gain_rmse_db", "gain RMSE [dB]", 2, None),
+    ("covered_gain_rmse_db", "covered gain RMSE [dB]", 2,
+     "the non-building cells that receive energy (truth above the -250 dB floor)"),
+    ("path_gain_rmse_db", "path gain RMSE [dB]", 2,
+     "path-cells (a cell counted once per mapped path) where the true path exists"),
+    ("aoa_rmse_deg", "AoA RMSE [deg]", 1,
+     "path-cells where both the true and the predicted arrival direction exist"),
+    ("nmse", "NMSE", 4, None),
+    ("psnr_db", "PSNR [dB]", 2, None),
+    ("ssim", "SSIM", 3, "the non-building cells a full SSIM window away from the map edge"),
+    ("scm_cosine_mean", "SCM cos", 3, "the UEs (non-building cells with a ray-traced path)"),
+    ("false_floor_fraction", "at floor [%]", 1, None),
+)
+#: Map scores of the angle layers: a method that predicts an angle on fewer cells is scored on fewer of them.
+ANGLE_KEYS = ("aoa_rmse_deg", "aoa_az_rmse_deg", "aoa_el_rmse_deg")
+
+
+def _usual_cells(results: dict) -> dict:
+    """``(task, map key) -> number of cells`` most methods of the task were scored on (records of older
+    runs without ``map_num_cells`` give none)."""
+    counts = {}
     for record in results["methods"]:
-        m = record["map"]
-        rows.append(f"| {record['name']} | {record['task']} | {_fmt(m['gain_rmse_db'], 2)} "
-                    f"({_fmt(m['covered_gain_rmse_db'], 2)}) | {_fmt(m.get('aoa_rmse_deg'), 1)} | "
-                    f"{_fmt(m['nmse'], 4)} | {_fmt(m['psnr_db'], 2)} | {_fmt(m['ssim'])} | "
-                    f"{_fmt(m.get('scm_cosine_mean'))} |")
-    return "\n".join(rows)
+        for key, num in record.get("map_num_cells", {}).items():
+            counts.setdefault((record["task"], key), []).append(num)
+    return {key: max(set(values), key=values.count) for key, values in counts.items()}
+
+
+def _odd_cells(results: dict) -> list[tuple[dict, str, int, int]]:
+    """``(record, map key, its cells, the task's usual cells)`` for every map-table score of a record that
+    was averaged over a different number of cells than the other methods' on the same task."""
+    usual = _usual_cells(results)
+    odd = []
+    for record in results["methods"]:
+        cells = record.get("map_num_cells", {})
+        for key, *_ in MAP_COLUMNS:
+            if key in cells and key in record["map"] and cells[key] != usual[(record["task"], key)]:
+                odd.append((record, key, cells[key], usual[(record["task"], key)]))
+    return odd
+
+
+def _odd_reason(key: str) -> str:
+    if key in ANGLE_KEYS:
+        return "only those where its prediction has an angle"
+    return "a different set from the other methods'"
+
+
+def map_table(results: dict) -> str:
+    """Markdown table of the map scores of every (method, task), then the cells each score averaged over.
+
+    A column over another cell set than the gain scores is marked in its header, a score of one method over
+    another number of cells than the other methods' of its task in its cell; footnotes say which set."""
+    usual = _usual_cells(results)
+    tasks = _tasks(results)
+    # footnote labels are unique within one report of many studies
+    prefix = f"{results['label']}-" if "label" in results else ""
+    odd = {(id(record), key): (num, usual_num) for record, key, num, usual_num in _odd_cells(results)}
+
+    def counts(key: str) -> str:
+        unit = "path-cells" if key.startswith(("path_", "aoa_")) else "UEs" if key == "scm_cosine_mean" else "cells"
+        return ", ".join(f"{usual[(task, key)]} {unit} on {task}" for task in tasks if (task, key) in usual)
+
+    header, notes = [], []
+    if usual:
+        notes.append(f"Cells scored: gain RMSE, NMSE, PSNR and at floor over the non-building cells "
+                     f"({counts('gain_rmse_db')}); each marked column over another set (its footnote).\n")
+    labels = {key: label for key, label, *_ in MAP_COLUMNS}
+    for key, label, _, cell_set in MAP_COLUMNS:
+        if cell_set is not None and usual:
+            notes.append(f"[^{prefix}{key}]: {label} averages over {cell_set}: {counts(key)}.")
+            label += f" [^{prefix}{key}]"
+        header.append(label)
+    rows = ["| method | task | " + " | ".join(header) + " |", "|" + "---|" * (2 + len(MAP_COLUMNS))]
+    for record in results["methods"]:
+        cells = []
+        for key, _, digits, _ in MAP_COLUMNS:
+            value = record["map"].get(key)
+            if key == "false_floor_fraction" and value is not None:
+                value = 100 * value
+            text = _fmt(value, digits)
+            if (id(record), key) in odd:
+                num, usual_num = odd[(id(record), key)]
+                tag = f"{prefix}{record['name']}-{record['task']}-{key}"
+                text += f" [^{tag}]"
+                notes.append(f"[^{tag}]: {record['name']} on {record['task']}: {labels[key]} averages over {num} of the "
+                             f"{usual_num} path-cells the other methods are scored on ({_odd_reason(key)}), so it "
+                             f"is not comparable with theirs." if key in ANGLE_KEYS else
+                             f"[^{tag}]: {record['name']} on {record['task']}: {labels[key]} averages over {num} cells, the "
+                             f"other methods over {usual_num} ({_odd_reason(key)}).")
+            cells.append(text)
+        rows.append(f"| {record['name']} | {record['task']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+#: Scores a learned method is compared on with bicubic, the interpolation its networks start from:
+#: (where: "map" key or rate-record name, key, label, unit, True when higher is better).
+COMPARED_SCORES = (
+    ("map", "gain_rmse_db", "gain RMSE", " dB", False),
+    ("map", "path_gain_rmse_db", "path-gain RMSE", " dB", False),
+    ("map", "aoa_rmse_deg", "AoA RMSE", " deg", False),
+    ("map", "scm_cosine_mean", "SCM cosine", "", True),
+    ("rate", "fraction_of_perfect_csi", "beam selection", " %", True),
+    ("rate_adaptation", "fraction_of_perfect_csi", "link adaptation", " %", True),
+    ("rate_csi_beamforming", "fraction_of_perfect_csi", "CSI beamforming", " %", True),
+)
+#: The classical method every learned one is measured against.
+REFERENCE_METHOD = "bicubic"
+#: A map with more of its non-building cells at the floor where the truth has signal is called out.
+FLOOR_NOTE_FRACTION = 0.05
+
+
+def _score(record: dict, where: str, key: str) -> float | None:
+    entry = record["map"] if where == "map" else record.get(where)
+    value = None if entry is None else entry.get(key)
+    if value is None or value != value:
+        return None
+    return 100 * value if where != "map" else value
+
+
+def _comparison(record: dict, reference: dict) -> dict[str, list[str]]:
+    """The scores of ``record`` worse than, equal to and better than ``reference``'s, as phrases."""
+    verdicts = {"worse": [], "equal": [], "better": []}
+    for where, key, label, unit, higher in COMPARED_SCORES:
+        mine, theirs = _score(record, where, key), _score(reference, where, key)
+        if mine is None or theirs is None:
+            continue
+        digits = 3 if where == "map" and unit == "" else (1 if unit in (" %", " deg") else 2)
+        # equal to the digits the report shows: a difference it cannot show is no verdict
+        if _fmt(mine, digits) == _fmt(theirs, digits):
+            verdicts["equal"].append(f"{label} {_fmt(mine, digits)}{unit}")
+            continue
+        worse = mine < theirs if higher else mine > theirs
+        verdicts["worse" if worse else "better"].append(
+            f"{label} {_fmt(mine, digits)}{unit} vs {_fmt(theirs, digits)}{unit}")
+    return verdicts
+
+
+def _best(results: dict, task: str, where: str, key: str, higher: bool) -> tuple[str, float] | None:
+    scored = [(r["name"], _score(r, where, key)) for r in results["methods"] if r["task"] == task]
+    scored = [(name, value) for name, value in scored if value is not None]
+    if not scored:
+        return None
+    return (max if higher else min)(scored, key=lambda item: item[1])
+
+
+def _learned_findings(results: dict) -> list[str]:
+    """One bullet per learned method (a record with ``weights``): what its weights are, and per task where
+    it loses to bicubic (and ties with it)."""
+    lines, seen = [], set()
+    learned = [r for r in results["methods"] if r.get("weights") is not None]
+    # grouped by method, each method's tasks under it
+    order = {name: index for index, name in enumerate(dict.fromkeys(r["name"] for r in learned))}
+    for record in sorted(learned, key=lambda r: order[r["name"]]):
+        weights = record["weights"]
+        if record["name"] not in seen:
+            seen.add(record["name"])
+            lines.append(f"- **{record['name']}** loads the shipped weights `{weights['name']}`: "
+                         f"{weights['description']}. Its networks predict {weights['predicts']}.")
+        reference = next((r for r in results["methods"]
+                          if r["name"] == REFERENCE_METHOD and r["task"] == record["task"]), None)
+        if reference is None:
+            continue
+        verdicts = _comparison(record, reference)
+        parts = []
+        if verdicts["worse"]:
+            parts.append(f"**worse than {REFERENCE_METHOD}** on " + "; ".join(verdicts["worse"]))
+        if verdicts["equal"]:
+            parts.append(f"equal to {REFERENCE_METHOD} on " + "; ".join(verdicts["equal"]))
+        if verdicts["better"]:
+            parts.append("better on " + "; ".join(verdicts["better"]))
+        best = _best(results, record["task"], "map", "gain_rmse_db", False)
+        best_text = "" if best is None or best[0] == record["name"] else \
+            f" Lowest gain RMSE on {record['task']}: {best[0]} ({_fmt(best[1], 2)} dB)."
+        lines.append(f"  - {record['task']}: " + ("; ".join(parts) or "no comparable score") + "." + best_text)
+    return lines
+
+
+def _floor_findings(results: dict) -> list[str]:
+    """Maps left at the gain floor where the truth has signal, and what it does to their scores."""
+    lines = []
+    for record in results["methods"]:
+        fraction = record["map"].get("false_floor_fraction")
+        if fraction is None or fraction < FLOOR_NOTE_FRACTION:
+            continue
+        adaptation = record.get("rate_adaptation") or {}
+        lines.append(f"- **{record['name']}** on {record['task']} leaves {_fmt(100 * fraction, 1)} % of the "
+                     f"non-building cells at the -250 dB floor (no path) where the truth receives signal: each "
+                     f"errs by 100-200 dB, hence its gain RMSE of {_fmt(record['map']['gain_rmse_db'], 2)} dB, and "
+                     f"its link adaptation, which reads no signal there, keeps "
+                     f"{_pct(adaptation) if adaptation else 'n/a'} % of the bound.")
+    return lines
+
+
+def _cell_findings(results: dict) -> list[str]:
+    """Scores averaged over fewer cells than the other methods' (see the map table's footnotes)."""
+    # "AoA RMSE [deg]" -> ("AoA RMSE", "deg")
+    labels = {key: (label.partition(" [")[0], label.partition(" [")[2].rstrip("]")) for key, label, *_ in MAP_COLUMNS}
+    return [f"- **{record['name']}** on {record['task']}: its {labels[key][0]} of {_fmt(record['map'][key], 1)} "
+            f"{labels[key][1]} is over "
+            f"{num} of the {usual} path-cells the others are scored on ({_odd_reason(key)}): not a win."
+            for record, key, num, usual in _odd_cells(results) if key in ANGLE_KEYS]
+
+
+def _adaptation_findings(results: dict) -> list[str]:
+    """Maps whose link adaptation keeps under half of the ground-truth map's share, and their margin."""
+    lines = []
+    for record in results["methods"]:
+        summary = record.get("rate_adaptation")
+        truth = _reference(results, "ground_truth_map_adaptation", record["task"])
+        if summary is None or truth is None or record["map"].get("false_floor_fraction", 0) >= FLOOR_NOTE_FRACTION:
+            continue
+        if summary["fraction_of_perfect_csi"] < 0.5 * truth["fraction_of_perfect_csi"]:
+            lines.append(f"- **{record['name']}** on {record['task']}: link adaptation keeps {_pct(summary)} % of "
+                         f"the bound (ground-truth map: {_pct(truth)} %): to hold its outage at the target it "
+                         f"needs a back-off of {_fmt(summary.get('margin_db'), 1)} dB (ground-truth map: "
+                         f"{_fmt(truth.get('margin_db'), 1)} dB), as its gain errs by "
+                         f"{_fmt(record['map']['gain_rmse_db'], 2)} dB RMSE.")
+    return lines
+
+
+def _gain_only_findings(results: dict) -> list[str]:
+    names = list(dict.fromkeys(r["name"] for r in results["methods"] if r.get("rate") is None))
+    if not names:
+        return []
+    return [f"- {', '.join(names)} predict no path angles: no beam-selection, precoding or CSI-beamforming "
+            f"score, only link adaptation from their gain maps."]
+
+
+def findings(results: dict) -> str:
+    """Where methods lose, and why, read off the records: learned methods against bicubic, maps left at the
+    floor, scores over fewer cells than the others', collapsed link adaptation, gain-only methods."""
+    lines = (_learned_findings(results) + _floor_findings(results) + _cell_findings(results)
+             + _adaptation_findings(results) + _gain_only_findings(results))
+    return "\n".join(lines) if lines else "- Nothing to flag."
+
+
+def edge_rate_note(results: dict) -> str:
+    """Why the 5 % rate is near 0 for every method (when it is): the share of each task's headline UEs that
+    perfect CSI itself leaves under each :data:`~ckmsim.metrics.rate_metrics.NEAR_ZERO_BPS_HZ` rate."""
+    parts, near_zero = [], False
+    for task in _tasks(results):
+        perfect = _reference(results, "perfect_csi", task)
+        shares = (perfect or {}).get("share_below_bps_hz")
+        if not shares:
+            continue
+        below = ", ".join(f"{_fmt(100 * share, 1)} % under {threshold} bit/s/Hz" for threshold, share in shares.items())
+        parts.append(f"{task}: {below} (5 % rate {_fmt(perfect['p5_bps_hz'])} bit/s/Hz)")
+        near_zero |= perfect["p5_bps_hz"] < min(float(t) for t in shares)
+    if not parts:
+        return ""
+    if not near_zero:
+        return "With perfect CSI (best DFT beam on the true channel), of the headline UEs " + "; ".join(parts) + ".\n"
+    return ("The 5 % rate is near 0 even with perfect CSI: the best beam on the true channel leaves many headline "
+            "UEs (near) unserved, UEs whose channel is too weak for any beam (deep shadow): " + "; ".join(parts) +
+            ". The 5 % column therefore measures the scene, not the map; compare methods by their mean and their "
+            "share.\n")
 
 
 #: Reference rows of the rate table: (label, beam-selection key, precoding key, adaptation key); adaptation
@@ -180,6 +427,18 @@ def _path_solver_text(rt: dict) -> str:
     return f"PathSolver {rays} per batch of {rt['receivers_per_call']} UEs"
 
 
+def time_text(timings: dict) -> str:
+    """The report's time line: the stages and the total of ``results.json``'s ``timings_s``, the same numbers."""
+    stages = [("ground truth", "ground_truth"), ("link set-up", "link_setup"),
+              ("methods and scores", "methods_and_scores"), ("figures and files", "outputs")]
+    parts = [f"{label} {timings[key]:.1f} s" + (" (from cache)" if key == "ground_truth" and
+                                                 timings.get("ground_truth_from_cache") else "")
+             for label, key in stages if key in timings]
+    return (", ".join(parts) + f"; total {timings.get('total', float('nan')):.1f} s. The total is results.json's "
+            "`timings_s.total`, from loading the scene to the last figure; Python's start-up and imports come "
+            "before it.")
+
+
 def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> Path:
     """Write ``report.md`` summarising settings, the results table and the figures."""
     grid, rt, link = results["grid"], results["ray_tracing"], results["link"]
@@ -206,10 +465,17 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
   its own bound, eigen-beamforming (MRT) with the true channel on every subcarrier.
 - Link-adaptation rate (every method): {link['rate_adaptation']}; {link['adaptation_margin']}
   (ground-truth map: {link['adaptation_margin_db']:.1f} dB).
-{_split_setting(link, results['config'])}{_csi_setting(link)}- Map scores over non-building cells (in brackets: over the cells that receive energy, since cells no
+{_split_setting(link, results['config'])}{_csi_setting(link)}- Map scores over non-building cells (covered: over the cells that receive energy, since cells no
   ray reaches sit at the -250 dB floor); NMSE, PSNR and SSIM on the CKMImageNet pixel mapping
   (-250..-50 dB -> 0..1); AoA RMSE is the RMS angle between predicted and true arrival directions,
-  pooled over the mapped paths.
+  pooled over the mapped paths; at floor: share of the non-building cells the map puts at the -250 dB
+  floor (no path) where the truth receives signal. Each score's footnote says how many cells it averaged
+  over; a score over fewer cells than the other methods' is marked.
+
+## Where methods lose, and why
+Read off the scores below.
+
+{findings(results)}
 
 ## Map scores
 {map_table(results)}
@@ -217,7 +483,7 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
 ## Rates
 Headline over the test UEs the task did not measure (UEs column); shares in brackets over all test UEs.
 References (in italics) over the same UEs as the task's methods.
-
+{edge_rate_note(results)}
 {rate_table(results)}
 
 ### CSI beamforming
@@ -234,10 +500,7 @@ the LoS/NLoS boundary.
 {region_table(results)}
 
 ## Time
-Ground truth {timings['ground_truth']:.1f} s{' (from cache)' if timings['ground_truth_from_cache'] else ''},
-link set-up {timings['link_setup']:.1f} s,
-methods and scores {timings['methods_and_scores']:.1f} s,
-total {timings.get('total', float('nan')):.1f} s.
+{time_text(timings)}
 
 ## Figures
 {chr(10).join(f'![{name}]({name})' for name in figures)}
@@ -259,6 +522,7 @@ def write_evaluation_report(out: Path, results: dict) -> Path:
                   f"details, maps and CDFs in [{label}/report.md]({label}/report.md).", "",
                   results_table(study), ""]
         parts += [f"Skipped: {s['name']} on {s['task']} ({s['reason']})." for s in study.get("skipped", [])]
+        parts += ["", "### Where methods lose, and why", "", findings(study), "", edge_rate_note(study)]
         parts += ["", "### CSI beamforming (share of perfect-CSI beamforming)", "", csi_beamforming_table(study), ""]
         parts += ["### Gain RMSE [dB] per region", "", region_table(study), ""]
         snr = study["sweeps"]["snr"]

@@ -32,7 +32,7 @@ from ckmsim.link.precoding import SCMPrecodingScorer
 from ckmsim.link.score import BeamSelectionScorer, RateScorer
 from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.degrade import Observation
-from ckmsim.metrics.rate_metrics import rate_summary
+from ckmsim.metrics.rate_metrics import NEAR_ZERO_BPS_HZ, rate_summary, share_below
 from ckmsim.validation import check_fraction
 
 #: Layers a prediction needs for the beam-selection and precoding scores.
@@ -60,8 +60,10 @@ class UeSets:
 
 def _summary(rates: np.ndarray, bound: np.ndarray, mask: np.ndarray, extra: dict | None = None) -> dict:
     if not mask.any():
-        return {**EMPTY_SUMMARY, **{name: float("nan") for name in (extra or {})}}
-    out = {**rate_summary(rates[mask], bound[mask]), "num_ues": int(mask.sum())}
+        return {**EMPTY_SUMMARY, "share_below_bps_hz": {f"{t:g}": float("nan") for t in NEAR_ZERO_BPS_HZ},
+                **{name: float("nan") for name in (extra or {})}}
+    out = {**rate_summary(rates[mask], bound[mask]), "num_ues": int(mask.sum()),
+           "share_below_bps_hz": share_below(rates[mask])}
     for name, values in (extra or {}).items():
         out[name] = float(np.mean(values[mask]))
     return out
@@ -78,7 +80,9 @@ def summarize(rates: np.ndarray, bound: np.ndarray, sets: UeSets, extra: dict | 
 
     Output
     ------
-    dict: ``rate_summary`` keys, ``num_ues``, the extras, and ``all_test_ues`` (the same over all test UEs)
+    dict: ``rate_summary`` keys, ``num_ues``, ``share_below_bps_hz`` (share of the UEs under each
+    :data:`~ckmsim.metrics.rate_metrics.NEAR_ZERO_BPS_HZ` rate), the extras, and ``all_test_ues`` (the same
+    over all test UEs)
     """
     return {**_summary(rates, bound, sets.held_out, extra), "all_test_ues": _summary(rates, bound, sets.test, extra)}
 

@@ -41,9 +41,10 @@ from ckmsim.maps.antenna_array import AntennaArray
 from ckmsim.maps.ckm import read_ckm, write_ckm
 from ckmsim.maps.degrade import Degradation
 from ckmsim.maps.grid import Grid
-from ckmsim.metrics.map_metrics import map_scores, scm_cosine_similarity
+from ckmsim.metrics.map_metrics import map_score_cells, map_scores, scm_cosine_similarity
 from ckmsim.metrics.regions import region_masks, region_scores
-from ckmsim.models.pretrained import pretrained_ckmdiff, pretrained_esrresnet
+from ckmsim.models.pretrained import (DEFAULT_CKMDIFF, DEFAULT_ESRRESNET, PRETRAINED, pretrained_ckmdiff,
+                                      pretrained_esrresnet)
 from ckmsim.raytrace.ground_truth import trace_ground_truth
 from ckmsim.raytrace.settings import RayTracingSettings
 from ckmsim.scene.load import check_grid_in_scene, load_scene
@@ -55,6 +56,12 @@ from ckmsim.validation import is_whole_number
 #: per-path layers get every rate score; gain-only ones (model-based, CKMDiff) get the link-adaptation score.
 STUDY_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet,
                  "ckmdiff": pretrained_ckmdiff}
+#: The learned study methods: name -> (shipped set of :data:`ckmsim.models.pretrained.PRETRAINED` they load,
+#: the layers their networks predict), recorded with their results so that a report can say what the
+#: weights are and which layers come from elsewhere.
+STUDY_WEIGHTS = {"esrresnet": (DEFAULT_ESRRESNET, "path_gain_db and aoa_az_deg of the two strongest paths; every "
+                                                  "other layer, gain_db among them, is bicubic interpolation"),
+                 "ckmdiff": (DEFAULT_CKMDIFF, "gain_db only (no path layers)")}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 5
 #: Height of the default BS above the highest surface around it [m] ("rooftop height"; see
@@ -224,12 +231,26 @@ def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Datas
     Rate entries (:meth:`~ckmsim.eval.scoring.StudyScorers.method_rate_records`): the headline over the test
     UEs the task did not measure, ``all_test_ues`` beside it; ``rate`` (beam selection), ``rate_precoding``
     and ``rate_csi_beamforming`` are None for a gain-only method (and the last for a map without the layers
-    of :func:`ckmsim.link.map_csi.required_layers`). Shares are of each score's own bound."""
+    of :func:`ckmsim.link.map_csi.required_layers`). Shares are of each score's own bound.
+
+    ``map_num_cells``: for each key of ``map``, the cells (path-cells for the path scores, UEs for
+    ``scm_cosine_mean``) it averaged over (:func:`~ckmsim.metrics.map_metrics.map_score_cells`);
+    ``map["false_floor_fraction"]``: share of the non-building cells the prediction puts at the gain floor
+    (no path) where the truth receives signal. ``weights``: the shipped set a learned method loads and the
+    layers its networks predict (:data:`STUDY_WEIGHTS`)."""
     scores = map_scores(prediction, truth)
+    num_cells = map_score_cells(prediction, truth)
     # Cells no ray reaches sit at the -250 dB floor and dominate a dB RMSE; the score over covered cells
     # says how well the method does where there is signal.
-    covered = ~truth["building"].values & (truth["gain_db"].values > truth.attrs["gain_floor_db"])
+    floor_db = truth.attrs["gain_floor_db"]
+    open_cells = ~truth["building"].values
+    covered = open_cells & (truth["gain_db"].values > floor_db)
     scores["covered_gain_rmse_db"] = map_scores(prediction, truth, region=covered)["gain_rmse_db"]
+    num_cells["covered_gain_rmse_db"] = int(covered.sum())
+    # A map left at the floor where the truth has signal (e.g. zero-filled) errs by ~100 dB per such cell
+    scores["false_floor_fraction"] = float(np.count_nonzero(covered & (prediction["gain_db"].values <= floor_db))
+                                           / np.count_nonzero(open_cells))
+    num_cells["false_floor_fraction"] = int(open_cells.sum())
     # The same scores per region of the truth: LoS, NLoS and the band around their boundary (where maps err
     # most) tell apart methods that tie on the whole map.
     by_region = region_scores(prediction, truth, regions)
@@ -237,8 +258,13 @@ def _method_record(name: str, task: str, prediction: xr.Dataset, truth: xr.Datas
     if score.scm is not None:
         # A map score, like the others over every UE
         scores["scm_cosine_mean"] = float(np.mean(scm_cosine_similarity(score.scm, truth_scm)))
-    record = {"name": name, "task": task, "map": scores, "map_by_region": by_region,
+        # [num_ue, N, N]: one SCM per scored UE
+        num_cells["scm_cosine_mean"] = int(score.scm.shape[0])
+    record = {"name": name, "task": task, "map": scores, "map_num_cells": num_cells, "map_by_region": by_region,
               **scorers.method_rate_records(score, sets)}
+    if name in STUDY_WEIGHTS:
+        shipped, predicts = STUDY_WEIGHTS[name]
+        record["weights"] = {"name": shipped, "description": PRETRAINED[shipped].description, "predicts": predicts}
     return record, score
 
 

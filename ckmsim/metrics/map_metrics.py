@@ -319,12 +319,8 @@ def map_scores(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray |
     """
     truth_gain = truth_ckm["gain_db"].values
     pred_gain = pred_ckm["gain_db"].values
-    if pred_gain.shape != truth_gain.shape:
-        raise CkmsimError(f"pred_ckm 'gain_db' has shape {pred_gain.shape}, but truth_ckm 'gain_db' has shape "
-                          f"{truth_gain.shape}; both CKMs must be on the same grid")
+    region = _scored_region(pred_ckm, truth_ckm, region)
     building = truth_ckm["building"].values.astype(bool)
-    region = ~building if region is None else np.asarray(getattr(region, "values", region))
-    region = _as_mask(region, truth_gain.shape, name="region")
 
     scores = {"gain_mse_db2": mse(pred_gain, truth_gain, region)}
     scores["gain_rmse_db"] = float(np.sqrt(scores["gain_mse_db2"]))
@@ -353,16 +349,52 @@ def _common_path_layers(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, names: tupl
                    truth_ckm[name].sel(path=paths).values.astype(np.float64)) for name in names}
 
 
-def _path_scores(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray) -> dict[str, float]:
-    """Per-path gain and angle-of-arrival errors of :func:`map_scores`, pooled over the common paths."""
-    scores = {}
+def map_score_cells(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray | None = None) -> dict[str, int]:
+    """How many cells each score of :func:`map_scores` (same arguments) averages over.
+
+    The gain and pixel scores average over the region's cells; ``ssim`` over those of them a full SSIM window
+    away from the map edge; the path scores over *path-cells* (a cell counted once per path it is scored on,
+    pooled over the paths both CKMs carry): ``path_gain_rmse_db`` where the true path exists, the angle scores
+    where both the true and the predicted angle are finite. A method that predicts an angle on only some
+    cells (e.g. least squares on its measured cells) is thus scored on fewer path-cells than the others.
+
+    Output
+    ------
+    num_cells : dict[str, int]
+        Score key of :func:`map_scores` -> cells (path-cells for the path scores) it averaged over.
+    """
+    region = _scored_region(pred_ckm, truth_ckm, region)
+    num_region = int(np.count_nonzero(region))
+    cells = dict.fromkeys(("gain_mse_db2", "gain_rmse_db", "pixel_mse", "pixel_rmse", "nmse", "psnr_db"), num_region)
+    cells["ssim"] = int(np.count_nonzero(region & _ssim_window(region.shape)[1]))
+    for key, (_, arrays, mask) in _path_terms(pred_ckm, truth_ckm, region).items():
+        cells[key] = int(np.count_nonzero(np.broadcast_to(mask, arrays[0].shape)))
+    return cells
+
+
+def _scored_region(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region) -> np.ndarray:
+    """The ``[num_y, num_x]`` bool region :func:`map_scores` scores (default: the truth's non-building cells),
+    checked against both CKMs' grid."""
+    truth_shape, pred_shape = truth_ckm["gain_db"].shape, pred_ckm["gain_db"].shape
+    if pred_shape != truth_shape:
+        raise CkmsimError(f"pred_ckm 'gain_db' has shape {pred_shape}, but truth_ckm 'gain_db' has shape "
+                          f"{truth_shape}; both CKMs must be on the same grid")
+    building = truth_ckm["building"].values.astype(bool)
+    region = ~building if region is None else np.asarray(getattr(region, "values", region))
+    return _as_mask(region, truth_shape, name="region")
+
+
+def _path_terms(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray) -> dict[str, tuple]:
+    """Score key -> ``(metric, arrays, mask)`` of each per-path score both CKMs allow, pooled over their
+    common paths: the one place that decides which path-cells a path score averages over."""
+    terms = {}
     # [1, y, x]: the region applies to every path
     region = region[None]
     layers = _common_path_layers(pred_ckm, truth_ckm, ("path_gain_db",))
     if layers is not None:
         pred, truth = layers["path_gain_db"]
         floor_db = float(truth_ckm.attrs.get("gain_floor_db", GAIN_FLOOR_DB))
-        scores["path_gain_rmse_db"] = _rmse_or_nan(rmse, (pred, truth), region & (truth > floor_db))
+        terms["path_gain_rmse_db"] = (rmse, (pred, truth), region & (truth > floor_db))
 
     angles = {}
     for key, name in (("aoa_az_rmse_deg", "aoa_az_deg"), ("aoa_el_rmse_deg", "aoa_el_deg")):
@@ -371,13 +403,18 @@ def _path_scores(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray
             continue
         pred, truth = angles[name] = layers[name]
         metric = angle_rmse_deg if name == "aoa_az_deg" else rmse
-        scores[key] = _rmse_or_nan(metric, (pred, truth), region & np.isfinite(pred) & np.isfinite(truth))
+        terms[key] = (metric, (pred, truth), region & np.isfinite(pred) & np.isfinite(truth))
     if len(angles) == 2:
         (pred_az, truth_az), (pred_el, truth_el) = angles["aoa_az_deg"], angles["aoa_el_deg"]
         both = np.isfinite(pred_az) & np.isfinite(truth_az) & np.isfinite(pred_el) & np.isfinite(truth_el)
-        scores["aoa_rmse_deg"] = _rmse_or_nan(direction_rmse_deg, (pred_az, pred_el, truth_az, truth_el),
-                                              region & both)
-    return scores
+        terms["aoa_rmse_deg"] = (direction_rmse_deg, (pred_az, pred_el, truth_az, truth_el), region & both)
+    return terms
+
+
+def _path_scores(pred_ckm: xr.Dataset, truth_ckm: xr.Dataset, region: np.ndarray) -> dict[str, float]:
+    """Per-path gain and angle-of-arrival errors of :func:`map_scores`, pooled over the common paths."""
+    return {key: _rmse_or_nan(metric, arrays, mask)
+            for key, (metric, arrays, mask) in _path_terms(pred_ckm, truth_ckm, region).items()}
 
 
 def _rmse_or_nan(metric, arrays: tuple[np.ndarray, ...], mask: np.ndarray) -> float:

@@ -67,6 +67,30 @@ def rate_summary(rates_bps_hz: np.ndarray, perfect_rates_bps_hz: np.ndarray | No
     return summary
 
 
+#: Rates [bit/s/Hz] under which a UE counts as (near) unserved in :func:`share_below`: 0.1 bit/s/Hz is an SNR
+#: of -11.4 dB after beamforming, 0.5 bit/s/Hz -3.8 dB.
+NEAR_ZERO_BPS_HZ = (0.1, 0.5)
+
+
+def share_below(rates_bps_hz: np.ndarray, thresholds_bps_hz=NEAR_ZERO_BPS_HZ) -> dict[str, float]:
+    """Share of the UEs whose rate is below each threshold: how many a cell-edge figure (5 % rate) sits on.
+
+    Input
+    -----
+    rates_bps_hz : [num_ue], float
+        Achievable rate of each UE [bit/s/Hz].
+    thresholds_bps_hz : sequence of float
+        Thresholds [bit/s/Hz].
+
+    Output
+    ------
+    shares : dict[str, float]
+        ``f"{threshold:g}"`` -> share of the UEs with ``rate < threshold``, in [0, 1].
+    """
+    rates = _checked_rates(rates_bps_hz, "rates_bps_hz")
+    return {f"{threshold:g}": float(np.mean(rates < threshold)) for threshold in thresholds_bps_hz}
+
+
 def empirical_cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Empirical CDF of a sample, for step plots: ``P(X <= sorted_values[k]) = (k + 1) / n``.
 

@@ -142,3 +142,14 @@ def test_bad_configs_name_the_field(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(CkmsimError, match=message):
         load_evaluation_config(path)
+
+
+def test_one_total_time_for_results_and_report(evaluation):
+    """The report states results.json's total, taken after the last figure: it covers every study's own
+    total, sweeps and coded link."""
+    results, out = evaluation
+    total = results["timings_s"]["total"]
+    assert f"Total time {total:.1f} s." in (out / "report.md").read_text()
+    (study,) = results["studies"]
+    timings = study["timings_s"]
+    assert total >= timings["total"] + timings["sweeps"] + timings.get("coded_link", 0.0)

@@ -157,3 +157,34 @@ def test_report_and_figures_are_written(tiny_quickstart):
         assert path.is_file(), name
         assert path.read_bytes()[:8] == PNG_MAGIC, name
         assert f"![{name}]({name})" in report
+
+
+def test_every_map_score_says_how_many_cells_it_scored(tiny_quickstart):
+    """Cell counts sit beside every map score; least squares' angles cover only its measured cells, and the
+    report marks that score."""
+    results, out = tiny_quickstart
+    report = (out / "report.md").read_text()
+    by_name = {(r["name"], r["task"]): r for r in results["methods"]}
+    for record in results["methods"]:
+        cells = record["map_num_cells"]
+        assert set(record["map"]) <= set(cells), (record["name"], set(record["map"]) - set(cells))
+        # the region scores count their cells on their own: the non-building region is the gain scores' set
+        assert cells["gain_rmse_db"] == record["map_by_region"]["non_building"]["num_cells"]
+        if "scm_cosine_mean" in cells:
+            assert cells["scm_cosine_mean"] == results["link"]["num_ues"]
+        assert 0.0 <= record["map"]["false_floor_fraction"] <= 1.0
+    for task in TASKS:
+        ls, bicubic = by_name[("ls", task)], by_name[("bicubic", task)]
+        assert ls["map_num_cells"]["aoa_rmse_deg"] < bicubic["map_num_cells"]["aoa_rmse_deg"]
+        assert f"[^ls-{task}-aoa_rmse_deg]:" in report
+        assert ls["map"]["false_floor_fraction"] > 0.5  # zero-filled: the cells it did not measure
+    assert "## Where methods lose, and why" in report
+    assert "loads the shipped weights `esrresnet-cpu`" in report
+
+
+def test_report_states_the_perfect_csi_share_of_unserved_ues(tiny_quickstart):
+    results, out = tiny_quickstart
+    report = (out / "report.md").read_text()
+    for task in TASKS:
+        shares = results["references"]["perfect_csi"]["by_task"][task]["share_below_bps_hz"]
+        assert f"{100 * shares['0.1']:.1f} % under 0.1 bit/s/Hz" in report, task
