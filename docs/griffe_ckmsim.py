@@ -108,7 +108,9 @@ def _item_line(match: re.Match) -> str:
 _ITEM_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<names>\*{0,2}[A-Za-z_]\w*(?:, \*{0,2}[A-Za-z_]\w*)*) : (?P<kind>.+)$", re.M)
 
 
-_HEADER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<title>(?:Input|Output)(?: of .+)?)[ \t]*$")
+_HEADER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<title>(?:Input|Output)(?: of .+| \(.+\)| / Output)?)[ \t]*$")
+# "text::" before a literal block: the block is indented code in Markdown already; the colon stays single.
+_LITERAL_RE = re.compile(r"(?<=\S)::[ \t]*$", re.M)
 _UNDERLINE_RE = re.compile(r"^[ \t]*-{3,}[ \t]*$")
 
 
@@ -253,6 +255,7 @@ def rewrite_docstring(text: str, obj: griffe.Object | None = None) -> str:
     has_parameters = bool(_HAS_PARAMETERS_RE.search(text))
     text = "\n".join(_hoist_prose(_sections(_rst_tables(text.splitlines()), has_parameters)))
     text = _ITEM_RE.sub(_item_line, text)
+    text = _LITERAL_RE.sub(":", text)
     text = _MATH_BLOCK_RE.sub(_math_block, text)
     text = _MATH_INLINE_DIRECTIVE_RE.sub(lambda m: f"{m['indent']}$$\n{m['indent']}{m['body']}\n{m['indent']}$$", text)
     text = _MATH_ROLE_RE.sub(lambda m: f"${m['body']}$", text)
