@@ -132,8 +132,8 @@ def index_page(cards: list[dict], results: dict) -> str:
         "as a % of the DFT-codebook bound over the test UEs the task did not measure (link adaptation for",
         "gain-only maps, marked LA). Other studies are on each card.",
         "",
-        "| method | kind | paper | predicts | quickstart x4 gain RMSE [dB] | quickstart x4 rate, % of bound |",
-        "|---|---|---|---|---:|---:|",
+        "| method | kind | paper | predicts | quickstart x4 gain RMSE [dB] | quickstart x4 rate, % of bound | other studies |",
+        "|---|---|---|---|---:|---:|---|",
     ]
     by_key = {(r["name"], r["task"]): r for r in results["methods"]}
     for card in cards:
@@ -144,7 +144,7 @@ def index_page(cards: list[dict], results: dict) -> str:
         else:
             rmse = rate = "-"
         lines.append(f"| [{card['title']}]({card['slug']}.md) | {card['kind']} | {card['paper_short']} | "
-                     f"{card['predicts_short']} | {rmse} | {rate} |")
+                     f"{card['predicts_short']} | {rmse} | {rate} | {HEADLINES.get(card['slug'], '-')} |")
     lines += ["", "Classical and model-based baselines live in `ckmsim.baselines`, the networks in `ckmsim.models`,",
               "the location-based map CSI in `ckmsim.link.map_csi`. [Bring your own method](../notebooks/02-your-own-method.ipynb)",
               "shows how a new method joins the same study."]
@@ -416,7 +416,7 @@ CARDS = [
                "bicubic's (the networks predict per-path maps only), so its gain scores equal bicubic's, and it was "
                "trained with the BS at 10 m while the quickstart puts it on the roofs (28 m)."),
     dict(slug="srresnet", title="SRResNet", kind="network", registry="not shipped (`srresnet` preset of the E-SRResNet code)",
-         registry_key=None, paper_short="E-SRResNet ref. [7]", predicts_short="PGM / PAM",
+         registry_key=None, paper_short="E-SRResNet ref. [7]", predicts_short="every layer (PGM/PAM by network)",
          summary="E-SRResNet's backbone without attention and fusion (Ledig et al.), the ablation of the E-SRResNet "
                  "paper; one code path with E-SRResNet, the preset `srresnet`.",
          code="[`ckmsim.models.esrresnet.network`][ckmsim.models.esrresnet.network] (preset `srresnet`), "
@@ -615,6 +615,29 @@ CARDS = [
          notes="It needs the UE's position to within a few metres; a static map also misses the moving cars and "
                "pedestrians of a dynamic scene (NMSE 0.59 even at the true position)."),
 ]
+
+
+#: One line per card for the index: its headline on a shipped study other than the quickstart (the file is
+#: named on the card).
+HEADLINES = {
+    "bilinear": "CKMDiff study, noisy x4: 362.8 dB² (KNN 319.4)",
+    "bicubic": "E-SRResNet study x2: PGM1 6.86 dB, PAM1 21.90 deg",
+    "coded-bicubic": "E-SRResNet study x2: PGM1 22.98 dB, PAM1 46.13 deg",
+    "knn": "E-SRResNet study x2: PGM1 6.44 dB, PAM1 20.29 deg",
+    "umi-3gpp": "Cross-AP study: 30.19 dB RMSE",
+    "cross-ap-weighted": "Cross-AP study: 19.78 dB RMSE (7 known APs)",
+    "excess-weighted": "Cross-AP deployment: 96.3 % of the oracle",
+    "esrresnet": "E-SRResNet study x2: PGM1 6.40 dB, PAM1 20.43 deg; beam selection 77.3 %",
+    "srresnet": "E-SRResNet study x2: PGM1 6.16 dB, PAM1 20.26 deg; beam selection 76.7 %",
+    "crossap-unet": "Cross-AP study: 0.628 x eq. (7)'s RMSE (7 known APs); deployment 98.5-99.8 %",
+    "radiounet": "CKMDiff study, noisy x4: 147.0 dB²",
+    "pix2pix": "CKMDiff study, noisy x4: 219.2 dB²",
+    "ckmdiff": "CKMDiff study, noisy x4: 204.1 dB² (bicubic 430.4)",
+    "ladckm": "LAD-CKM study N_t = 16: NMSE 0.033, 87.4 % of perfect CSI (rho 0.125)",
+    "fire": "LAD-CKM study N_t = 16: NMSE 0.369, 97.7 % of perfect CSI",
+    "nerf2": "LAD-CKM study N_t = 16: collapsed, 34.9 % of perfect CSI",
+    "location-ckm": "LAD-CKM study N_t = 16: 99.5 % at the true position, 90.6 % at 5 m error",
+}
 
 
 def main() -> None:
