@@ -160,8 +160,8 @@ ALL_RATES = ("beam selection, SCM precoding, link adaptation, CSI beamforming an
              "per-path gains, angles and delays)")
 GAIN_RATES = "link adaptation and the coded link only (gain map, no path angles); AP deployment in `ckmsim evaluate`"
 LATTICE_TASKS = ("uniform sub-sampling and block averaging (`subsample`, `block_average`: it needs "
-                 "`observation.factor`), with or without `noise`; masks and sparse points are skipped "
-                 "(`unsupported_reason`)")
+                 "`observation.factor`), combined with `noise` or a mask if wanted; a task without a "
+                 "down-sampling step (a mask, sparse points or noise alone) is skipped (`unsupported_reason`)")
 SCATTERED_TASKS = ("every degradation of `ckmsim.maps.degrade`: `subsample`, `block_average`, `box_mask`, "
                    "`random_mask`, `sparse_points`, `noise`")
 ALL_BASELINE_TESTS = ("`tests/baselines/test_all_baselines.py` (`test_exact_at_observed_cells`, "
