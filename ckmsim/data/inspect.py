@@ -9,6 +9,7 @@ import numpy as np
 
 from ckmsim.data.store import DatasetStore
 from ckmsim.errors import CkmsimError
+from ckmsim.maps.ckm import GAIN_FLOOR_DB
 
 
 def dataset_info(store: DatasetStore) -> str:
@@ -76,53 +77,116 @@ def _timing_lines(records: list[dict]) -> list[str]:
             f"total {totals.sum():.0f} s, of which solver calls {100 * solver.sum() / totals.sum():.1f} %"]
 
 
-def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
-    """PNG of every channel of sample ``index``: gain map, each per-path layer, LoS, building (those the
-    store holds: a gain-only store shows gain and building) and, when the dataset has CSI, the downlink CSI
-    magnitude of its UEs. Returns the PNG path."""
+#: Per-path layers of ``dataset show``, in the order of a path's row.
+_PATH_PANELS = ("path_gain_db", "exists", "aoa_az_deg", "aoa_el_deg", "aod_az_deg", "aod_el_deg", "toa_s")
+
+
+def _toa_scale(toa_s) -> tuple[float, str]:
+    """Factor and unit that show times of arrival without a colour-bar offset: ns below 10 us, else us."""
+    finite = np.abs(np.asarray(toa_s, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    return (1e9, "ns") if not finite.size or finite.max() < 1e-5 else (1e6, "us")
+
+
+def _layer_panel(ax, ckm, name, path, grid, building, tx):
+    """Draw one layer of a sample (its physical title, unit and colour bar); boolean layers in two colours."""
+    import matplotlib.pyplot as plt
+
+    from ckmsim.maps.palette import BOOLEAN_LABELS, BUILDING_LAYER_COLORS, LAYER_TITLES
+    from ckmsim.maps.plotting import boolean_map, draw_map, no_path_cells
+
+    suffix = "" if path is None else f", path {path}"
+    if name in ("los", "building", "exists"):
+        values = (ckm["path_gain_db"].values[path] > GAIN_FLOOR_DB) if name == "exists" else ckm[name].values
+        if name == "building":
+            boolean_map(ax, values, grid, BOOLEAN_LABELS[name], colors=BUILDING_LAYER_COLORS)
+        else:
+            boolean_map(ax, values, grid, BOOLEAN_LABELS[name], building)
+        ax.set_title(("Path exists" if name == "exists" else LAYER_TITLES[name]) + suffix, fontsize=9)
+    else:
+        values = ckm[name].values if path is None else ckm[name].values[path]
+        values = values.astype(float)
+        no_path = no_path_cells(ckm["gain_db"].values if path is None else ckm["path_gain_db"].values[path])
+        title = LAYER_TITLES[name]
+        if name == "toa_s":
+            factor, unit = _toa_scale(values[~building & ~no_path])
+            values, title = values * factor, f"{title} [{unit}]"
+        azimuth = name.endswith("az_deg")
+        shown = values[~building & ~no_path & np.isfinite(values)]
+        norm = (plt.Normalize(-180.0, 180.0) if azimuth else
+                plt.Normalize(*(np.percentile(shown, (0, 100)) if shown.size else (0.0, 1.0))))
+        image = draw_map(ax, values, grid, "twilight" if azimuth else "viridis", norm, building,
+                         no_path | ~np.isfinite(values))
+        bar = ax.figure.colorbar(image, ax=ax, shrink=0.85)
+        bar.ax.tick_params(labelsize=7)
+        if azimuth:
+            bar.set_ticks([-180, -90, 0, 90, 180])
+        ax.set_title(title + suffix, fontsize=9)
+    if tx is not None:
+        ax.plot(tx[0], tx[1], marker="^", color="red", markeredgecolor="k", ms=7, ls="none")
+    ax.set_xlabel("x [m]", fontsize=8)
+    ax.set_ylabel("y [m]", fontsize=8)
+
+
+def sample_figure(store: DatasetStore, index: int):
+    """The figure of :func:`sample_png`: row 0 the channel gain, LoS and building maps (and the downlink CSI
+    magnitude of the sample's UEs when the dataset has CSI), then one row per path: path gain, path exists,
+    AoA / AoD azimuth and elevation, time of arrival. Every panel has a physical title with its unit and a
+    colour bar; buildings and cells without a path have the colours of :mod:`ckmsim.maps.palette`, keyed
+    below the grid. Returns the matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ckmsim.maps.ckm import grid_of
+    from ckmsim.maps.plotting import cell_class_key
+
     ckm = store.ckm(index)
-    panels = [("gain_db", None)]
-    panels += [(name, p) for name in ("path_gain_db", "aoa_az_deg", "aoa_el_deg", "aod_az_deg", "aod_el_deg", "toa_s")
-               if name in ckm for p in range(ckm.sizes["path"])]
-    # A gain-only store (num_map_paths = 0) has neither per-path layers nor LoS: its PNG shows gain and buildings.
-    panels += [(name, None) for name in ("los", "building") if name in ckm]
+    grid = grid_of(ckm)
+    building = ckm["building"].values.astype(bool)
     raw = store.sample(index)
     has_csi = "h_dl" in raw
-    count = len(panels) + (1 if has_csi else 0)
-    cols = 4
-    rows = int(np.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.6 * rows), squeeze=False)
-    x0, x1, y0, y1 = _extent(ckm)
+    # A gain-only store (num_map_paths = 0) has neither per-path layers nor LoS: its PNG shows gain and buildings.
+    first_row = [("gain_db", None)] + [(name, None) for name in ("los", "building") if name in ckm]
+    num_paths = ckm.sizes.get("path", 0) if "path_gain_db" in ckm else 0
+    path_rows = [[(name, p) for name in _PATH_PANELS if name == "exists" or name in ckm] for p in range(num_paths)]
+    cols = max([len(first_row) + has_csi] + [len(row) for row in path_rows])
+    rows = 1 + len(path_rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.0 * rows + 0.6), squeeze=False,
+                             layout="constrained")
     tx = ckm.attrs.get("bs_position_m")
-    for ax, (name, path) in zip(axes.flat, panels):
-        values = ckm[name].values if path is None else ckm[name].values[path]
-        values = np.where(ckm["building"].values & (name != "building"), np.nan, values.astype(float))
-        cmap = "twilight" if name.endswith("az_deg") else "viridis"
-        image = ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), cmap=cmap)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        if tx is not None:
-            ax.plot(tx[0], tx[1], "r^", markersize=7)
-        ax.set_title(name if path is None else f"{name} (path {path})", fontsize=9)
+    for r, row in enumerate([first_row] + path_rows):
+        for ax, (name, path) in zip(axes[r], row):
+            _layer_panel(ax, ckm, name, path, grid, building, tx)
+        for ax in axes[r, len(row):]:
+            ax.axis("off")
     if has_csi:
-        ax = axes.flat[len(panels)]
+        ax = axes[0, len(first_row)]
+        ax.axis("on")
         # [ue, subcarrier, ue_ant, bs_ant] -> [ue * ue_ant * bs_ant, subcarrier] magnitude in dB
         h = np.abs(raw["h_dl"].values)
         image = ax.imshow(20 * np.log10(np.moveaxis(h, 1, -1).reshape(-1, h.shape[1]) + 1e-30), aspect="auto",
-                          cmap="magma", vmin=None)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.set_title("|h_dl| [dB]: (ue, ue_ant, bs_ant) x subcarrier", fontsize=9)
-        ax.set_xlabel("subcarrier")
-    for ax in list(axes.flat)[count:]:
-        ax.axis("off")
+                          cmap="magma", interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.85, label="|h_dl| [dB]")
+        ax.set_title("Downlink CSI magnitude [dB]", fontsize=9)
+        ax.set_xlabel("subcarrier", fontsize=8)
+        ax.set_ylabel("(UE, UE antenna, BS antenna)", fontsize=8)
     record = store.records[index if index >= 0 else index + len(store)]
     where = "" if tx is None else f", transmitter at ({tx[0]:.0f}, {tx[1]:.0f}, {tx[2]:.0f}) m"
+    fig.legend(handles=cell_class_key(no_path=True, transmitter="transmitter" if tx is not None else None),
+               loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"{record['id']} ({record['split']}){where}")
-    fig.tight_layout()
+    return fig
+
+
+def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
+    """PNG of every channel of sample ``index`` (:func:`sample_figure`): gain map, each per-path layer, LoS,
+    building (those the store holds: a gain-only store shows gain and building) and, when the dataset has
+    CSI, the downlink CSI magnitude of its UEs. Returns the PNG path."""
+    import matplotlib.pyplot as plt
+
+    fig = sample_figure(store, index)
     png_path = Path(png_path)
     try:
         png_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,9 +196,3 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return png_path
-
-
-def _extent(ckm) -> tuple[float, float, float, float]:
-    half = float(ckm.attrs["grid"]["cell_size_m"]) / 2
-    x, y = ckm["x"].values, ckm["y"].values
-    return float(x[0] - half), float(x[-1] + half), float(y[0] - half), float(y[-1] + half)

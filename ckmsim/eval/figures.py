@@ -22,78 +22,24 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ckmsim.maps.angles import angle_difference_deg  # noqa: E402
-from ckmsim.maps.ckm import GAIN_FLOOR_DB, grid_of  # noqa: E402
-from ckmsim.maps.palette import (BOOLEAN_COLORS, BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR,  # noqa: E402
-                                 NOT_OBSERVED_COLOR, method_color, task_linestyle, task_marker)
+from ckmsim.maps.ckm import grid_of  # noqa: E402
+from ckmsim.maps.palette import (BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR, method_color,  # noqa: E402
+                                 task_linestyle, task_marker)
+from ckmsim.maps.plotting import (CELL_CLASSES_LABEL, VALUES_LABEL, boolean_key, boolean_map,  # noqa: E402
+                                  cell_class_key, draw_map, no_path_cells)
 from ckmsim.metrics.rate_metrics import empirical_cdf  # noqa: E402
 
-__all__ = ["BUILDING_COLOR", "plot_task_maps", "task_maps_figure", "plot_rate_cdfs", "rate_cdfs_figure",
+__all__ = ["BUILDING_COLOR", "CELL_CLASSES_LABEL", "VALUES_LABEL", "plot_task_maps", "task_maps_figure", "plot_rate_cdfs", "rate_cdfs_figure",
            "write_figures", "plot_ue_split", "ue_split_figure", "plot_sweep", "sweep_figure",
            "plot_rate_vs_map_error", "rate_vs_map_error_figure", "plot_deployment", "boolean_map", "boolean_key",
            "draw_map"]
 
-#: Label of the value image of a map panel (the cell-class image under it is ``CELL_CLASSES_LABEL``).
-VALUES_LABEL = "values"
-CELL_CLASSES_LABEL = "cell classes"
 #: Panels per row of :func:`plot_task_maps` before its methods wrap into a further block of rows.
 MAX_MAP_COLUMNS = 8
 #: Clip of the error rows: errors above it share the top colour (the colour bar's arrow says so).
 GAIN_ERROR_CLIP_DB = 30.0
 AZIMUTH_ERROR_CLIP_DEG = 90.0
-_CLASS_CMAP = matplotlib.colors.ListedColormap([BUILDING_COLOR, NO_PATH_COLOR, NOT_OBSERVED_COLOR])
 _PANEL_IN = 2.3
-
-
-def draw_map(ax, values, grid, cmap, norm, building, no_path=None, not_observed=None):
-    """One map panel: ``values`` in ``cmap`` under ``norm``, and under them the cell classes in their own
-    colours (building, else not observed, else no path; :mod:`ckmsim.maps.palette`).
-
-    Input
-    -----
-    values : [num_y, num_x] float; NaN cells show the class colour (or the axes background)
-    grid : Grid of the map (extent in metres, row 0 at ``y_min``)
-    building, no_path, not_observed : [num_y, num_x] bool or None
-
-    Output
-    ------
-    the value ``AxesImage`` (labelled ``VALUES_LABEL``), for a colour bar
-    """
-    extent = grid.bounds_m
-    classes = np.full(grid.shape, np.nan)
-    for code, mask in ((1.0, no_path), (2.0, not_observed), (0.0, building)):
-        if mask is not None:
-            classes[np.asarray(mask, dtype=bool)] = code
-    ax.imshow(classes, origin="lower", extent=extent, cmap=_CLASS_CMAP, vmin=-0.5, vmax=2.5,
-              interpolation="nearest", label=CELL_CLASSES_LABEL)
-    shown = np.where(np.isnan(classes), np.asarray(values, dtype=float), np.nan)
-    image = ax.imshow(shown, origin="lower", extent=extent, cmap=cmap, norm=norm, interpolation="nearest",
-                      label=VALUES_LABEL)
-    ax.tick_params(labelsize=7)
-    return image
-
-
-def boolean_map(ax, values, grid, labels, building=None, colorbar: bool = True):
-    """A boolean layer as a two-colour map (``BOOLEAN_COLORS``) with its key: a two-entry colour bar, or
-    (``colorbar=False``) legend patches for the caller to place (:func:`boolean_key`).
-
-    ``labels`` are the names of (False, True), e.g. ``("NLoS", "LoS")``. Returns the colour bar, or the
-    value image when ``colorbar`` is False.
-    """
-    cmap = matplotlib.colors.ListedColormap(list(BOOLEAN_COLORS))
-    norm = matplotlib.colors.BoundaryNorm([-0.5, 0.5, 1.5], cmap.N)
-    image = draw_map(ax, np.asarray(values, dtype=float), grid, cmap, norm,
-                     np.zeros(grid.shape, bool) if building is None else building)
-    if not colorbar:
-        return image
-    bar = ax.figure.colorbar(image, ax=ax, ticks=[0, 1], shrink=0.85)
-    bar.ax.set_yticklabels(list(labels), fontsize=7)
-    return bar
-
-
-def boolean_key(labels) -> list:
-    """Legend patches of a boolean layer's two colours, (False, True)."""
-    return [matplotlib.patches.Patch(facecolor=color, edgecolor="0.3", label=label)
-            for color, label in zip(BOOLEAN_COLORS, labels)]
 
 
 def _save(fig, path, dpi: int) -> None:
@@ -116,12 +62,6 @@ def _sparse_view(observation, name, path=None):
     return np.asarray((layer.sel(path=path) if path is not None else layer).values, dtype=float)
 
 
-def _no_path(gain_db):
-    """Cells at (or, for a spline's overshoot, below) the -250 dB floor, or without a value."""
-    gain_db = np.asarray(gain_db, dtype=float)
-    return ~np.isfinite(gain_db) | (gain_db <= GAIN_FLOOR_DB)
-
-
 def _gain_range_db(gain_db, covered):
     """1-99 % of the covered cells' gains: the colour range of the gain row."""
     finite = gain_db[covered]
@@ -133,16 +73,16 @@ def _map_rows(truth, observation, predictions):
     panels), each panel ``(title, values, no_path, not_observed)`` or a string (why the panel is empty)."""
     gain = truth["gain_db"].values.astype(float)
     building = truth["building"].values
-    truth_no_path = _no_path(gain)
+    truth_no_path = no_path_cells(gain)
     gain_norm = matplotlib.colors.Normalize(*_gain_range_db(gain, ~building & ~truth_no_path))
     observed_gain = _sparse_view(observation, "gain_db")
     not_observed = ~np.asarray(observation.observed, dtype=bool)
     true_az = truth["aoa_az_deg"].sel(path=0).values.astype(float)
-    true_az_no_path = ~np.isfinite(true_az) | _no_path(truth["path_gain_db"].sel(path=0).values)
+    true_az_no_path = ~np.isfinite(true_az) | no_path_cells(truth["path_gain_db"].sel(path=0).values)
     gain_row, error_row, az_row, az_error_row = [], [], [], []
     gain_row.append(("ground truth", gain, truth_no_path, None))
     gain_row.append((f"observed ({int((~not_observed & ~building).sum())} cells)", observed_gain,
-                     _no_path(observed_gain) & ~not_observed, not_observed))
+                     no_path_cells(observed_gain) & ~not_observed, not_observed))
     error_row += ["los", ""]
     az_row.append(("ground truth", true_az, true_az_no_path, None))
     observed_az = _sparse_view(observation, "aoa_az_deg", path=0) if "aoa_az_deg" in observation.values else None
@@ -151,14 +91,14 @@ def _map_rows(truth, observation, predictions):
     az_error_row += ["", ""]
     for name, prediction in predictions.items():
         predicted = prediction["gain_db"].values.astype(float)
-        gain_row.append((name, predicted, _no_path(predicted), None))
+        gain_row.append((name, predicted, no_path_cells(predicted), None))
         error_row.append((name, np.abs(predicted - gain), truth_no_path, None))
         if "aoa_az_deg" not in prediction:
             az_row.append(f"{name}:\nno angles predicted")
             az_error_row.append(f"{name}:\nno angles predicted")
             continue
         az = prediction["aoa_az_deg"].sel(path=0).values.astype(float)
-        az_no_path = ~np.isfinite(az) | _no_path(prediction["path_gain_db"].sel(path=0).values)
+        az_no_path = ~np.isfinite(az) | no_path_cells(prediction["path_gain_db"].sel(path=0).values)
         az_row.append((name, az, az_no_path, None))
         # wrapped to (-180, 180] before the magnitude: 179 and -179 deg are 2 deg apart
         az_error_row.append((name, np.abs(angle_difference_deg(az, true_az)), true_az_no_path | az_no_path, None))
@@ -240,12 +180,8 @@ def task_maps_figure(truth, observation, predictions: dict,
                 if norm.vmin == -180.0 and norm.vmax == 180.0:
                     colorbar.set_ticks([-180, -90, 0, 90, 180])
             subfig.suptitle(row_title, fontsize=10, x=0.005, ha="left", fontweight="bold")
-    handles = [matplotlib.patches.Patch(facecolor=color, edgecolor="0.3", label=label) for color, label in (
-        (BUILDING_COLOR, "building"), (NO_PATH_COLOR, "no path (no ray; gain at the -250 dB floor)"),
-        (NOT_OBSERVED_COLOR, "not observed"))] + boolean_key(BOOLEAN_LABELS["los"])
-    if bs is not None:
-        handles.append(matplotlib.lines.Line2D([], [], marker="^", color="red", markeredgecolor="k", ls="none",
-                                               label="BS"))
+    handles = cell_class_key(no_path=True, not_observed=True) + boolean_key(BOOLEAN_LABELS["los"])
+    handles += cell_class_key(no_path=False, transmitter="BS")[1:] if bs is not None else []
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.suptitle(f"{truth.attrs.get('scene', '')}: task {observation.task}", fontsize=12)
     return fig

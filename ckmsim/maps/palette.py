@@ -19,6 +19,8 @@ NO_PATH_COLOR = "#00e5ff"
 NOT_OBSERVED_COLOR = "white"
 #: The two colours of a boolean layer, (False, True).
 BOOLEAN_COLORS = ("#3b4cc0", "#f2c14e")
+#: The building layer as a map of its own: open cells light, buildings in the building colour.
+BUILDING_LAYER_COLORS = ("#f3efe0", BUILDING_COLOR)
 
 #: Physical title of each CKM variable, with its unit (``ckmsim.maps.ckm``).
 LAYER_TITLES = {
