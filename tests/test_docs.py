@@ -43,7 +43,7 @@ def _page(site: Path, path: str) -> str:
 
 
 def test_home_guide_and_contracts_pages(site):
-    for path in ("", "quickstart", "scenes", "datasets", "data-formats", "evaluate", "models", "contracts"):
+    for path in ("", "quickstart", "scenes", "datasets", "data-formats", "evaluate", "models", "contracts", "tutorials"):
         _page(site, path)
     contracts = _page(site, "contracts")
     for name in ("The CKM", "The Method", "The link score"):
