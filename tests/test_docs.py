@@ -20,6 +20,7 @@ pytest.importorskip("mkdocs_jupyter")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01-scene-to-rate", "02-your-own-method", "03-osm-and-procedural-cities", "04-link-level-study",
              "05-cross-ap-and-deployment", "06-learned-method-end-to-end", "07-ckmdiff", "08-ladckm")
+GUIDE_PAGES = ("", "quickstart", "scenes", "datasets", "data-formats", "evaluate", "models", "contracts", "tutorials")
 SUBPACKAGES = ("scene", "raytrace", "maps", "data", "baselines", "models", "link", "metrics", "eval", "train")
 
 
@@ -43,7 +44,7 @@ def _page(site: Path, path: str) -> str:
 
 
 def test_home_guide_and_contracts_pages(site):
-    for path in ("", "quickstart", "scenes", "datasets", "data-formats", "evaluate", "models", "contracts", "tutorials"):
+    for path in GUIDE_PAGES:
         _page(site, path)
     contracts = _page(site, "contracts")
     for name in ("The CKM", "The Method", "The link score"):
