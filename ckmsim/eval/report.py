@@ -278,8 +278,9 @@ def _gain_only_findings(results: dict) -> list[str]:
     names = list(dict.fromkeys(r["name"] for r in results["methods"] if r.get("rate") is None))
     if not names:
         return []
-    return [f"- {', '.join(names)} predict no path angles: no beam-selection, precoding or CSI-beamforming "
-            f"score, only link adaptation from their gain maps."]
+    verb, their = ("predicts", "its gain map") if len(names) == 1 else ("predict", "their gain maps")
+    return [f"- {', '.join(names)} {verb} no path angles: no beam-selection, precoding or CSI-beamforming "
+            f"score, only link adaptation from {their}."]
 
 
 def findings(results: dict) -> str:

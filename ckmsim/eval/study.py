@@ -60,7 +60,8 @@ STUDY_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "
 #: the layers their networks predict), recorded with their results so that a report can say what the
 #: weights are and which layers come from elsewhere.
 STUDY_WEIGHTS = {"esrresnet": (DEFAULT_ESRRESNET, "path_gain_db and aoa_az_deg of the two strongest paths; every "
-                                                  "other layer, gain_db among them, is bicubic interpolation"),
+                                                  "other layer, gain_db among them, is bicubic interpolation (at "
+                                                  "x4 of the bicubic-filled x2 lattice)"),
                  "ckmdiff": (DEFAULT_CKMDIFF, "gain_db only (no path layers)")}
 #: Version of the cached ground-truth layout; bump it whenever what the tracer stores changes.
 GROUND_TRUTH_FORMAT = 5

@@ -122,7 +122,7 @@ def test_collapsed_link_adaptation_names_its_margin(results):
     assert "back-off of 45.1 dB (ground-truth map: 5.5 dB)" in text
     # LS's collapse is told by its floor cells, not twice
     assert "**ls** on sr_x2: link adaptation" not in text
-    assert "umi_3gpp predict no path angles" in text
+    assert "umi_3gpp predicts no path angles" in text and "from its gain map." in text
 
 
 def test_edge_rate_note_is_computed_from_the_perfect_csi_record(results):
