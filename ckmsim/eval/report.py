@@ -308,7 +308,7 @@ def edge_rate_note(results: dict) -> str:
     if not near_zero:
         return "With perfect CSI (best DFT beam on the true channel), of the headline UEs " + "; ".join(parts) + ".\n"
     return ("The 5 % rate is near 0 even with perfect CSI: the best beam on the true channel leaves many headline "
-            "UEs (near) unserved, UEs whose channel is too weak for any beam (deep shadow): " + "; ".join(parts) +
+            "UEs (near) unserved, those whose channel is too weak for any beam: " + "; ".join(parts) +
             ". The 5 % column therefore measures the scene, not the map; compare methods by their mean and their "
             "share.\n")
 
