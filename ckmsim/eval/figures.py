@@ -23,16 +23,16 @@ import numpy as np  # noqa: E402
 
 from ckmsim.maps.angles import angle_difference_deg  # noqa: E402
 from ckmsim.maps.ckm import grid_of  # noqa: E402
-from ckmsim.maps.palette import (BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR, method_color,  # noqa: E402
-                                 task_linestyle, task_marker)
+from ckmsim.maps.palette import (BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR, NOT_OBSERVED_COLOR,  # noqa: E402
+                                 method_color, task_linestyle, task_marker)
 from ckmsim.maps.plotting import (CELL_CLASSES_LABEL, VALUES_LABEL, boolean_key, boolean_map,  # noqa: E402
                                   cell_class_key, draw_map, no_path_cells)
 from ckmsim.metrics.rate_metrics import empirical_cdf  # noqa: E402
 
-__all__ = ["BUILDING_COLOR", "CELL_CLASSES_LABEL", "VALUES_LABEL", "plot_task_maps", "task_maps_figure", "plot_rate_cdfs", "rate_cdfs_figure",
-           "write_figures", "plot_ue_split", "ue_split_figure", "plot_sweep", "sweep_figure",
-           "plot_rate_vs_map_error", "rate_vs_map_error_figure", "plot_deployment", "boolean_map", "boolean_key",
-           "draw_map"]
+__all__ = ["BUILDING_COLOR", "CELL_CLASSES_LABEL", "VALUES_LABEL", "plot_task_maps", "task_maps_figure",
+           "plot_rate_cdfs", "rate_cdfs_figure", "write_figures", "plot_ue_split", "ue_split_figure", "plot_sweep",
+           "sweep_figure", "plot_rate_vs_map_error", "rate_vs_map_error_figure", "plot_deployment", "boolean_map",
+           "boolean_key", "draw_map"]
 
 #: Panels per row of :func:`plot_task_maps` before its methods wrap into a further block of rows.
 MAX_MAP_COLUMNS = 8
@@ -40,6 +40,9 @@ MAX_MAP_COLUMNS = 8
 GAIN_ERROR_CLIP_DB = 30.0
 AZIMUTH_ERROR_CLIP_DEG = 90.0
 _PANEL_IN = 2.3
+#: The observed-cells map of the azimuth-error row: (not observed, observed)
+OBSERVED_COLORS = (NOT_OBSERVED_COLOR, "black")
+OBSERVED_LABELS = ("not observed", "observed cell")
 
 
 def _save(fig, path, dpi: int) -> None:
@@ -88,7 +91,7 @@ def _map_rows(truth, observation, predictions):
     observed_az = _sparse_view(observation, "aoa_az_deg", path=0) if "aoa_az_deg" in observation.values else None
     az_row.append(("observed", observed_az, true_az_no_path & ~not_observed, not_observed)
                   if observed_az is not None else "no azimuth observed")
-    az_error_row += ["", ""]
+    az_error_row += ["observed", ""]
     for name, prediction in predictions.items():
         predicted = prediction["gain_db"].values.astype(float)
         gain_row.append((name, predicted, no_path_cells(predicted), None))
@@ -158,6 +161,12 @@ def task_maps_figure(truth, observation, predictions: dict,
                     boolean_map(ax, truth["los"].values, grid, BOOLEAN_LABELS["los"], building, colorbar=False)
                     ax.set_title("truth: strongest path LoS / NLoS", fontsize=8)
                     _label_axes(ax)
+                elif panel == "observed":
+                    # the lattice every method keeps exactly: the errors' chequer pattern
+                    boolean_map(ax, observation.observed, grid, OBSERVED_LABELS, building, colorbar=False,
+                                colors=OBSERVED_COLORS)
+                    ax.set_title("cells the task observed", fontsize=8)
+                    _label_axes(ax)
                 elif isinstance(panel, str):
                     ax.axis("off")
                     if panel:
@@ -167,7 +176,10 @@ def task_maps_figure(truth, observation, predictions: dict,
                     title, values, no_path, not_observed = panel
                     images.append(draw_map(ax, values, grid, cmap, norm, building, no_path, not_observed))
                     ax.set_title(title, fontsize=9)
-                    _label_axes(ax, y_label=ax is axes[0] or column == 2 and isinstance(panels[0], str))
+                    # the first method column is labelled in every row, so that the rows' columns align
+                    _label_axes(ax, y_label=ax is axes[0] or ax is axes[2])
+                    if ax is axes[2]:
+                        ax.tick_params(labelleft=True)
                     if bs is not None and r == 0:
                         ax.plot(bs[0], bs[1], marker="^", color="red", markeredgecolor="k", ms=6, ls="none")
             for ax in axes[len(columns):]:
@@ -180,7 +192,8 @@ def task_maps_figure(truth, observation, predictions: dict,
                 if norm.vmin == -180.0 and norm.vmax == 180.0:
                     colorbar.set_ticks([-180, -90, 0, 90, 180])
             subfig.suptitle(row_title, fontsize=10, x=0.005, ha="left", fontweight="bold")
-    handles = cell_class_key(no_path=True, not_observed=True) + boolean_key(BOOLEAN_LABELS["los"])
+    handles = (cell_class_key(no_path=True, not_observed=True) + boolean_key(OBSERVED_LABELS, OBSERVED_COLORS)[1:]
+               + boolean_key(BOOLEAN_LABELS["los"]))
     handles += cell_class_key(no_path=False, transmitter="BS")[1:] if bs is not None else []
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.suptitle(f"{truth.attrs.get('scene', '')}: task {observation.task}", fontsize=12)

@@ -14,7 +14,7 @@ import zlib
 BUILDING_COLOR = "0.55"
 #: Open cells that no ray reaches (gain at the -250 dB floor, no path): a colour in none of the colour maps
 #: used for values (viridis, magma, twilight).
-NO_PATH_COLOR = "#00e5ff"
+NO_PATH_COLOR = "#40e0f0"
 #: Cells a sparse observation does not hold.
 NOT_OBSERVED_COLOR = "white"
 #: The two colours of a boolean layer, (False, True).

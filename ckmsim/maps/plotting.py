@@ -78,10 +78,10 @@ def boolean_map(ax, values, grid, labels, building=None, colorbar: bool = True, 
     return bar
 
 
-def boolean_key(labels) -> list:
+def boolean_key(labels, colors=BOOLEAN_COLORS) -> list:
     """Legend patches of a boolean layer's two colours, (False, True)."""
     return [matplotlib.patches.Patch(facecolor=color, edgecolor="0.3", label=label)
-            for color, label in zip(BOOLEAN_COLORS, labels)]
+            for color, label in zip(colors, labels)]
 
 
 def cell_class_key(no_path: bool = True, not_observed: bool = False, transmitter: str | None = None) -> list:

@@ -91,7 +91,9 @@ def test_rows_are_layers_and_columns_are_methods(maps_figure):
     assert titles[0][2:] == ["bicubic", "shifted", "gain_only"]
     assert titles[1][1:] == ["bicubic", "shifted", "gain_only"]  # after the truth's LoS map
     # the gain-only method has no angles: its azimuth panels say so instead of drawing a map
-    assert titles[2][2:] == ["bicubic", "shifted"] and titles[3] == ["bicubic", "shifted"]
+    assert titles[2][2:] == ["bicubic", "shifted"] and titles[3][1:] == ["bicubic", "shifted"]
+    # the error rows start with the truth's LoS map and the lattice the task observed
+    assert titles[1][0].endswith("LoS / NLoS") and titles[3][0] == "cells the task observed"
     assert any("no angles predicted" in t.get_text() for ax in rows[2].axes for t in ax.texts)
 
 
