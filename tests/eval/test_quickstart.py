@@ -188,3 +188,15 @@ def test_report_states_the_perfect_csi_share_of_unserved_ues(tiny_quickstart):
     for task in TASKS:
         shares = results["references"]["perfect_csi"]["by_task"][task]["share_below_bps_hz"]
         assert f"{100 * shares['0.1']:.1f} % under 0.1 bit/s/Hz" in report, task
+
+
+def test_readme_lists_every_figure_the_quickstart_writes(tiny_quickstart):
+    """The README's description of the output folder names exactly the PNG files a run writes."""
+    import re
+    from pathlib import Path
+
+    _, out = tiny_quickstart
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    paragraph = readme[readme.index("`quickstart-out/` then holds"):]
+    paragraph = paragraph[:paragraph.index("\n\n")]
+    assert set(re.findall(r"`([\w.-]+\.png)`", paragraph)) == {path.name for path in out.glob("*.png")}
