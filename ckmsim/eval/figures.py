@@ -72,30 +72,36 @@ def _gain_range_db(gain_db, covered):
 
 
 def _map_rows(truth, observation, predictions):
-    """The four layer rows of :func:`plot_task_maps`: (title, colour map, norm, colour bar label, extend,
-    panels), each panel ``(title, values, no_path, not_observed)`` or a string (why the panel is empty)."""
+    """The layer rows of :func:`plot_task_maps`: (title, colour map, norm, colour bar label, extend, panels),
+    each panel ``(title, values, no_path, not_observed)`` or a string (a special panel, or why it is empty).
+    A truth without per-path azimuths (a gain-only map) has the two gain rows only."""
     gain = truth["gain_db"].values.astype(float)
     building = truth["building"].values
     truth_no_path = no_path_cells(gain)
     gain_norm = matplotlib.colors.Normalize(*_gain_range_db(gain, ~building & ~truth_no_path))
     observed_gain = _sparse_view(observation, "gain_db")
     not_observed = ~np.asarray(observation.observed, dtype=bool)
-    true_az = truth["aoa_az_deg"].sel(path=0).values.astype(float)
-    true_az_no_path = ~np.isfinite(true_az) | no_path_cells(truth["path_gain_db"].sel(path=0).values)
     gain_row, error_row, az_row, az_error_row = [], [], [], []
+    angles = "aoa_az_deg" in truth and "path_gain_db" in truth
+    if angles:
+        true_az = truth["aoa_az_deg"].sel(path=0).values.astype(float)
+        true_az_no_path = ~np.isfinite(true_az) | no_path_cells(truth["path_gain_db"].sel(path=0).values)
     gain_row.append(("ground truth", gain, truth_no_path, None))
     gain_row.append((f"observed ({int((~not_observed & ~building).sum())} cells)", observed_gain,
                      no_path_cells(observed_gain) & ~not_observed, not_observed))
-    error_row += ["los", ""]
-    az_row.append(("ground truth", true_az, true_az_no_path, None))
-    observed_az = _sparse_view(observation, "aoa_az_deg", path=0) if "aoa_az_deg" in observation.values else None
-    az_row.append(("observed", observed_az, true_az_no_path & ~not_observed, not_observed)
-                  if observed_az is not None else "no azimuth observed")
-    az_error_row += ["observed", ""]
+    error_row += ["los" if "los" in truth else "", "" if angles else "observed"]
+    if angles:
+        observed_az = _sparse_view(observation, "aoa_az_deg", path=0) if "aoa_az_deg" in observation.values else None
+        az_row.append(("ground truth", true_az, true_az_no_path, None))
+        az_row.append(("observed", observed_az, true_az_no_path & ~not_observed, not_observed)
+                      if observed_az is not None else "no azimuth observed")
+        az_error_row += ["observed", ""]
     for name, prediction in predictions.items():
         predicted = prediction["gain_db"].values.astype(float)
         gain_row.append((name, predicted, no_path_cells(predicted), None))
         error_row.append((name, np.abs(predicted - gain), truth_no_path, None))
+        if not angles:
+            continue
         if "aoa_az_deg" not in prediction:
             az_row.append(f"{name}:\nno angles predicted")
             az_error_row.append(f"{name}:\nno angles predicted")
@@ -107,9 +113,10 @@ def _map_rows(truth, observation, predictions):
         az_error_row.append((name, np.abs(angle_difference_deg(az, true_az)), true_az_no_path | az_no_path, None))
     twilight = plt.get_cmap("twilight")
     magma = plt.get_cmap("magma")
-    return [("Channel gain [dB]", plt.get_cmap("viridis"), gain_norm, "channel gain [dB]", "both", gain_row),
+    rows = [("Channel gain [dB]", plt.get_cmap("viridis"), gain_norm, "channel gain [dB]", "both", gain_row),
             ("|gain error| [dB]: |prediction - truth| where the truth has a path", magma,
-             matplotlib.colors.Normalize(0.0, GAIN_ERROR_CLIP_DB), "|gain error| [dB]", "max", error_row),
+             matplotlib.colors.Normalize(0.0, GAIN_ERROR_CLIP_DB), "|gain error| [dB]", "max", error_row)]
+    return rows if not angles else rows + [
             ("Strongest-path AoA azimuth [deg] (cyclic colour map)", twilight,
              matplotlib.colors.Normalize(-180.0, 180.0), "AoA azimuth [deg]", "neither", az_row),
             ("|AoA azimuth error| [deg], wrapped to [0, 180]", magma,
@@ -131,12 +138,14 @@ def task_maps_figure(truth, observation, predictions: dict,
 
     Each row shares one colour scale (and its colour bar) across the methods; buildings, cells without a path
     (the -250 dB floor, or no ray) and unobserved cells have their own colours, in the key below the grid.
-    More methods than ``max_columns - 2`` wrap into a further block of four rows (the truth and observation
-    repeated). The error rows' first panel is the truth's LoS map (two colours).
+    More methods than ``max_columns - 2`` wrap into a further block of rows (the truth and observation
+    repeated). The gain-error row starts with the truth's LoS map, the azimuth-error row with the cells the
+    task observed (the lattice every method keeps exactly: the chequer pattern of the error maps), both in
+    two colours. A gain-only truth (no ``aoa_az_deg``) has the two gain rows only.
 
     Input
     -----
-    truth : CKM of the ground truth (``gain_db``, ``path_gain_db``, ``aoa_az_deg``, ``los``, ``building``)
+    truth : CKM of the ground truth (``gain_db``, ``building``; ``path_gain_db``, ``aoa_az_deg``, ``los``)
     observation : Observation of the task
     predictions : {method name: CKM}
     """
@@ -146,13 +155,14 @@ def task_maps_figure(truth, observation, predictions: dict,
     names = list(predictions)
     blocks = _blocks(len(names), max_columns)
     cols = 2 + max(len(b) for b in blocks)
-    fig = plt.figure(figsize=(_PANEL_IN * cols + 1.4, 2.45 * 4 * len(blocks) + 0.8), layout="constrained")
-    subfigs = np.atleast_1d(fig.subfigures(4 * len(blocks), 1))
+    layers = len(rows)
+    fig = plt.figure(figsize=(_PANEL_IN * cols + 1.4, 2.45 * layers * len(blocks) + 0.8), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(layers * len(blocks), 1))
     bs = truth.attrs.get("bs_position_m")
     for b, block in enumerate(blocks):
         columns = [0, 1] + [2 + i for i in block]
         for r, (row_title, cmap, norm, bar_label, extend, panels) in enumerate(rows):
-            subfig = subfigs[4 * b + r]
+            subfig = subfigs[layers * b + r]
             axes = subfig.subplots(1, cols, sharex=True, sharey=True, squeeze=False)[0]
             images = []
             for ax, column in zip(axes, columns):

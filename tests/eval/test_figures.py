@@ -258,3 +258,15 @@ def test_ue_split_has_labelled_axes_and_a_key(truth):
         assert "building" in key and any("headline" in k for k in key)
     finally:
         plt.close(fig)
+
+
+def test_gain_only_truth_has_the_two_gain_rows(truth):
+    gain_only = make_ckm(GRID, {"gain_db": truth["gain_db"].values, "building": truth["building"].values})
+    observation = Degradation([Subsample(2)], seed=0)(gain_only)
+    fig = task_maps_figure(gain_only, observation, {"bicubic": Bicubic().predict(observation)})
+    try:
+        assert [r.get_suptitle().split(" [")[0] for r in fig.subfigs] == ["Channel gain", "|gain error|"]
+        # no LoS layer: the error row starts with the observed lattice
+        assert [ax.get_title() for ax, _ in _map_axes(fig.subfigs[1])] == ["cells the task observed", "bicubic"]
+    finally:
+        plt.close(fig)
