@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -16,6 +17,40 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 @app.callback()
 def _root():
     """Keeps ``quickstart`` a sub-command while it is the only one."""
+
+
+#: TensorFlow's C++ start-up lines that are no error: CUDA plugins registered twice (printed on CPU machines
+#: too, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach them).
+TENSORFLOW_NOISE = re.compile(r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
+                              r"All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its start-up noise (:data:`TENSORFLOW_NOISE`) dropped from stderr; every other
+    line it prints is passed on. A command that runs TensorFlow calls this first; ``--help`` and the commands
+    that do not need it stay fast."""
+    import importlib
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    # The lines come from C++ straight to file descriptor 2, not through sys.stderr
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            importlib.import_module("tensorflow")
+        finally:
+            # also when the import fails: what it printed is the user's clue
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines()
+                    if not TENSORFLOW_NOISE.search(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def _parse_floats(text: Optional[str], count: int, option: str) -> Optional[tuple[float, ...]]:
@@ -56,6 +91,7 @@ def quickstart(
     gain-only model-based baselines pathloss_kriging and umi_3gpp; and two learned methods with the weights
     shipped in the package, esrresnet (x2, x4 as a bicubic-then-network cascade) and ckmdiff (gain maps
     only). Writes results.json, report.md and PNG figures into --out."""
+    _quiet_tensorflow()
     from ckmsim.eval.quickstart import QuickstartConfig, run_quickstart
     from ckmsim.raytrace.settings import RayTracingSettings
 
@@ -81,6 +117,7 @@ def evaluate(
     """Run methods x tasks x scenes: map scores, the rates of beam selection, SCM precoding, link adaptation
     and CSI beamforming, rate vs SNR and vs BS antennas, rate vs map error, the coded link and AP deployment
     where the config asks for them; writes results.json, report.md and PNG figures."""
+    _quiet_tensorflow()
     from ckmsim.eval.evaluate import load_evaluation_config, run_evaluation
 
     run_evaluation(load_evaluation_config(config, out=out), progress=not quiet)
@@ -220,6 +257,7 @@ def raytrace_check(
     each ray count against the union of all runs and the rays at which the target is reached."""
     import json
 
+    _quiet_tensorflow()
     from ckmsim.errors import CkmsimError
     from ckmsim.eval.quickstart import QuickstartConfig
     from ckmsim.eval.study import study_geometry
@@ -271,6 +309,7 @@ def dataset_build(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
     """Ray-trace every sample of a dataset config into a zarr store; interrupt and re-run to resume."""
+    _quiet_tensorflow()
     from ckmsim.data.builder import build_dataset
     from ckmsim.data.config import load_dataset_config
     from ckmsim.data.inspect import dataset_info
@@ -355,6 +394,7 @@ def train_esrresnet_command(
     seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
     """Train E-SRResNet (primary- and secondary-path models) on a ckmsim dataset."""
+    _quiet_tensorflow()
     from ckmsim.models.esrresnet.train import train_esrresnet
 
     train_esrresnet(config, dataset=dataset, out=out, only=only or None, seed=seed)
@@ -368,6 +408,7 @@ def train_crossap_command(
     seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
     """Train the cross-AP UNet on a multi-AP ckmsim dataset."""
+    _quiet_tensorflow()
     from ckmsim.models.crossap.train import train_crossap
 
     train_crossap(config, dataset=dataset, out=out, seed=seed)
@@ -381,6 +422,7 @@ def train_ckmdiff_command(
     seed: Optional[int] = typer.Option(None, help="Training seed (overrides [train] seed; use a new --out per seed)."),
 ):
     """Train CKMDiff (the VAE, then the conditional decoupled diffusion model) on a ckmsim dataset."""
+    _quiet_tensorflow()
     from ckmsim.models.ckmdiff.train import train_ckmdiff
 
     train_ckmdiff(config, dataset=dataset, out=out, seed=seed)
@@ -396,6 +438,7 @@ def train_pix2pix_command(
 ):
     """Train CKMDiff's conditional baselines (the pix2pix cGAN or RadioUNet, by [pix2pix] model) on a ckmsim
     dataset."""
+    _quiet_tensorflow()
     from ckmsim.models.pix2pix.train import train_pix2pix
 
     train_pix2pix(config, dataset=dataset, out=out, seed=seed)
@@ -410,6 +453,7 @@ def train_ladckm_command(
 ):
     """Train LAD-CKM (downlink CSI from uplink CSI and partial downlink pilots), or FIRE ([ladckm] model =
     "fire"), on a dynamic-CSI dataset."""
+    _quiet_tensorflow()
     from ckmsim.models.ladckm.train import train_ladckm
 
     train_ladckm(config, dataset=dataset, out=out, seed=seed)

@@ -187,3 +187,26 @@ def test_quickstart_help_names_every_method_it_runs(capsys):
     for name in methods:
         assert re.search(rf"\b{name}\b", shown), name
     assert "classical methods" not in shown
+
+
+def test_tensorflow_start_up_noise_is_dropped_and_every_other_line_kept():
+    """TensorFlow's CUDA-registration lines (E0000 ... on a CPU machine) are dropped; with its own logging
+    turned up, every other line a plain import prints still reaches stderr."""
+    import os
+    import subprocess
+    import sys
+
+    from ckmsim.cli import TENSORFLOW_NOISE
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+
+    def stderr(code: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        # "2026-12-04 04:26:40.271545: I tensorflow/...] text" -> "text": the time stamps differ between runs
+        return [line.split("] ", 1)[-1] for line in done.stderr.splitlines() if line.strip()]
+
+    plain = stderr("import ckmsim, tensorflow")
+    quiet = stderr("import ckmsim; from ckmsim.cli import _quiet_tensorflow; _quiet_tensorflow()")
+    assert not [line for line in quiet if TENSORFLOW_NOISE.search(line)]
+    assert quiet == [line for line in plain if not TENSORFLOW_NOISE.search(line)]
