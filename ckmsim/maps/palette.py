@@ -40,8 +40,8 @@ BOOLEAN_LABELS = {"los": ("NLoS", "LoS"), "building": ("open", "building"), "exi
 #: The methods the package ships, in the order their colours are handed out: the first ten get the
 #: saturated tab10 hues (grey left out: references are grey), the rest tab20's light ones.
 KNOWN_METHODS = ("bilinear", "bicubic", "knn", "idw", "rbf", "kriging", "ls", "pathloss_kriging", "umi_3gpp",
-                 "esrresnet", "ckmdiff", "srresnet", "radiounet", "pix2pix", "crossap_unet", "ladckm", "fire",
-                 "nerf2", "distance_weighting")
+                 "esrresnet", "ckmdiff", "srresnet", "radiounet_style", "pix2pix", "crossap_unet", "ladckm", "fire",
+                 "nerf2", "cross_ap_weighted")
 _METHOD_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
                    "#17becf", "#000080", "#b8860b", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
                    "#c49c94", "#f7b6d2", "#9edae5")
