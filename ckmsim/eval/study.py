@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from ckmsim import __version__
 from ckmsim.baselines.interpolation import INTERPOLATORS
@@ -352,19 +353,25 @@ def run_study(config: StudyConfig, progress: bool = True, log=print) -> StudyRun
 
     records, skipped = [], []
     t0 = time.perf_counter()
-    for degradation in config.degradations():
+    degradations = config.degradations()
+    # A bar over the (task, method) pairs (10-20 s each on the munich quickstart); log lines print above it
+    bar = tqdm(total=len(degradations) * len(config.methods), desc="methods", unit="method", disable=not progress)
+    say = bar.write if progress and log is print else log
+    for degradation in degradations:
         observation = degradation(truth)
         task = observation.task
         run.observations[task] = observation
         sets = run.ue_sets[task] = scorers.ue_sets(observation)
-        log(f"  {task}: {int(sets.held_out.sum())} of the {int(sets.test.sum())} test UEs are not measured "
+        say(f"  {task}: {int(sets.held_out.sum())} of the {int(sets.test.sum())} test UEs are not measured "
             f"(the headline); margins calibrated on {int(sets.calibration.sum())} UEs")
         for name in config.methods:
+            bar.set_postfix_str(f"{task} {name}")
             method = STUDY_METHODS[name]()
             reason = method.unsupported_reason(observation)
             if reason is not None:
                 skipped.append({"name": name, "task": task, "reason": reason})
-                log(f"  {task:6s} {name:16s} skipped: {reason}")
+                say(f"  {task:6s} {name:16s} skipped: {reason}")
+                bar.update()
                 continue
             prediction = method.fit().predict(observation)
             rho = float(getattr(method, "downlink_pilot_overhead", 0.0))
@@ -379,9 +386,11 @@ def run_study(config: StudyConfig, progress: bool = True, log=print) -> StudyRun
             run.predictions[key] = prediction
             shares = [("beam selection", record["rate"]), ("precoding", record["rate_precoding"]),
                       ("link adaptation", record["rate_adaptation"]), ("CSI beamforming", record["rate_csi_beamforming"])]
-            log(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; % of own bound: " + ", ".join(
+            say(f"  {task:6s} {name:16s} gain RMSE {record['map']['gain_rmse_db']:6.2f} dB; % of own bound: " + ", ".join(
                 f"{label} {100 * entry['fraction_of_perfect_csi']:.1f}" for label, entry in shares if entry is not None)
                 + f" (margin {score.margin_db:.1f} dB, rho {rho:g})")
+            bar.update()
+    bar.close()
     methods_s = time.perf_counter() - t0
 
     extras = {"ground_truth_map_adaptation": {"outage_fraction": truth_score.outage.astype(float)}}

@@ -79,3 +79,20 @@ def test_a_study_needs_a_whole_number_of_map_paths(tmp_path):
     with pytest.raises(CkmsimError, match=r"num_map_paths must be an integer >= 1. Received: num_map_paths=0"):
         StudyConfig(scene="simple_street_canyon", out=str(tmp_path), num_map_paths=0,
                     tasks=({"steps": [{"kind": "subsample", "factor": 2}]},))
+
+
+@pytest.mark.raytrace
+def test_methods_stage_has_a_progress_bar_and_keeps_its_log(tiny_quickstart, tiny_quickstart_config, tmp_path,
+                                                            capsys):
+    """With progress on, a bar counts the (task, method) pairs on stderr and each method's log line is
+    printed once on stdout, above it."""
+    _, out = tiny_quickstart
+    shutil.copytree(out / "ground_truth", tmp_path / "ground_truth")
+    config = replace(tiny_quickstart_config(tmp_path), methods=("bilinear", "ls"), factors=(2, 4))
+    run_study(config, progress=True)
+    captured = capsys.readouterr()
+    assert "methods: 100%" in captured.err and "4/4" in captured.err
+    for task in ("sr_x2", "sr_x4"):
+        for name in ("bilinear", "ls"):
+            lines = [line for line in captured.out.splitlines() if line.startswith(f"  {task:6s} {name:16s} gain RMSE")]
+            assert len(lines) == 1, (task, name, captured.out)
