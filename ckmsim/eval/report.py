@@ -448,6 +448,11 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
     figures = sorted(p.name for p in Path(out).glob("*.png"))
     text = f"""# {title} — {results['scene']}
 
+## Where methods lose, and why
+Read off the scores below (settings, then the tables).
+
+{findings(results)}
+
 ## Setting
 - Grid: {grid['num_y']} x {grid['num_x']} cells of {grid['cell_size_m']:g} m centred on
   ({grid['center_x_m']:.1f}, {grid['center_y_m']:.1f}) m, UEs {grid['height_m']} m above the local ground.
@@ -470,13 +475,8 @@ def write_report(out: Path, results: dict, title: str = "ckmsim quickstart") -> 
   ray reaches sit at the -250 dB floor); NMSE, PSNR and SSIM on the CKMImageNet pixel mapping
   (-250..-50 dB -> 0..1); AoA RMSE is the RMS angle between predicted and true arrival directions,
   pooled over the mapped paths; at floor: share of the non-building cells the map puts at the -250 dB
-  floor (no path) where the truth receives signal. Each score's footnote says how many cells it averaged
-  over; a score over fewer cells than the other methods' is marked.
-
-## Where methods lose, and why
-Read off the scores below.
-
-{findings(results)}
+  floor (no path) where the truth receives signal. The line under the map table and its footnotes say how
+  many cells each score averaged over; a score over fewer cells than the other methods' is marked.
 
 ## Map scores
 {map_table(results)}
