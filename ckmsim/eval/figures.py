@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 
 from ckmsim.maps.angles import angle_difference_deg  # noqa: E402
 from ckmsim.maps.ckm import grid_of  # noqa: E402
-from ckmsim.maps.palette import (BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR, NOT_OBSERVED_COLOR,  # noqa: E402
-                                 method_color, task_linestyle, task_marker)
+from ckmsim.maps.palette import (BOOLEAN_COLORS, BOOLEAN_LABELS, BUILDING_COLOR, NO_PATH_COLOR,  # noqa: E402
+                                 NOT_OBSERVED_COLOR, method_color, task_linestyle, task_marker)
 from ckmsim.maps.plotting import (CELL_CLASSES_LABEL, VALUES_LABEL, boolean_key, boolean_map,  # noqa: E402
                                   cell_class_key, draw_map, no_path_cells)
 from ckmsim.metrics.rate_metrics import empirical_cdf  # noqa: E402
@@ -131,6 +131,36 @@ def _blocks(num_methods: int, max_columns: int) -> list[range]:
     return [range(start, min(start + size, num_methods)) for start in range(0, max(num_methods, 1), max(size, 1))]
 
 
+def _draw_panel(ax, panel, truth, observation, grid, cmap, norm, first: bool, first_method: bool, bs=None):
+    """One panel of :func:`task_maps_figure`: a map of the row's layer (returns its value image), the truth's
+    LoS map (``"los"``), the observed cells (``"observed"``) or a note (any other string; None returned)."""
+    building = truth["building"].values
+    if panel in ("los", "observed"):
+        values, labels, colors, title = ((truth["los"].values, BOOLEAN_LABELS["los"], BOOLEAN_COLORS,
+                                          "truth: strongest path LoS / NLoS") if panel == "los" else
+                                         (observation.observed, OBSERVED_LABELS, OBSERVED_COLORS,
+                                          "cells the task observed"))
+        boolean_map(ax, values, grid, labels, building, colorbar=False, colors=colors)
+        ax.set_title(title, fontsize=8)
+        _label_axes(ax)
+        return None
+    if isinstance(panel, str):
+        ax.axis("off")
+        if panel:
+            ax.text(0.5, 0.5, panel, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.3")
+        return None
+    title, values, no_path, not_observed = panel
+    image = draw_map(ax, values, grid, cmap, norm, building, no_path, not_observed)
+    ax.set_title(title, fontsize=9)
+    # the first method column is labelled in every row, so that the rows' columns align
+    _label_axes(ax, y_label=first or first_method)
+    if first_method:
+        ax.tick_params(labelleft=True)
+    if bs is not None:
+        ax.plot(bs[0], bs[1], marker="^", color="red", markeredgecolor="k", ms=6, ls="none")
+    return image
+
+
 def task_maps_figure(truth, observation, predictions: dict,
                      max_columns: int = MAX_MAP_COLUMNS) -> matplotlib.figure.Figure:
     """The maps of one task on a grid with one row per layer: channel gain, |gain error|, strongest-path AoA
@@ -150,7 +180,6 @@ def task_maps_figure(truth, observation, predictions: dict,
     predictions : {method name: CKM}
     """
     grid = grid_of(truth)
-    building = truth["building"].values
     rows = _map_rows(truth, observation, predictions)
     names = list(predictions)
     blocks = _blocks(len(names), max_columns)
@@ -165,33 +194,11 @@ def task_maps_figure(truth, observation, predictions: dict,
             subfig = subfigs[layers * b + r]
             axes = subfig.subplots(1, cols, sharex=True, sharey=True, squeeze=False)[0]
             images = []
-            for ax, column in zip(axes, columns):
-                panel = panels[column]
-                if panel == "los":
-                    boolean_map(ax, truth["los"].values, grid, BOOLEAN_LABELS["los"], building, colorbar=False)
-                    ax.set_title("truth: strongest path LoS / NLoS", fontsize=8)
-                    _label_axes(ax)
-                elif panel == "observed":
-                    # the lattice every method keeps exactly: the errors' chequer pattern
-                    boolean_map(ax, observation.observed, grid, OBSERVED_LABELS, building, colorbar=False,
-                                colors=OBSERVED_COLORS)
-                    ax.set_title("cells the task observed", fontsize=8)
-                    _label_axes(ax)
-                elif isinstance(panel, str):
-                    ax.axis("off")
-                    if panel:
-                        ax.text(0.5, 0.5, panel, ha="center", va="center", transform=ax.transAxes, fontsize=8,
-                                color="0.3")
-                else:
-                    title, values, no_path, not_observed = panel
-                    images.append(draw_map(ax, values, grid, cmap, norm, building, no_path, not_observed))
-                    ax.set_title(title, fontsize=9)
-                    # the first method column is labelled in every row, so that the rows' columns align
-                    _label_axes(ax, y_label=ax is axes[0] or ax is axes[2])
-                    if ax is axes[2]:
-                        ax.tick_params(labelleft=True)
-                    if bs is not None and r == 0:
-                        ax.plot(bs[0], bs[1], marker="^", color="red", markeredgecolor="k", ms=6, ls="none")
+            for index, (ax, column) in enumerate(zip(axes, columns)):
+                image = _draw_panel(ax, panels[column], truth, observation, grid, cmap, norm, first=index == 0,
+                                    first_method=index == 2, bs=bs if r == 0 else None)
+                if image is not None:
+                    images.append(image)
             for ax in axes[len(columns):]:
                 ax.axis("off")
             if images:

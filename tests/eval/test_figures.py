@@ -270,3 +270,12 @@ def test_gain_only_truth_has_the_two_gain_rows(truth):
         assert [ax.get_title() for ax, _ in _map_axes(fig.subfigs[1])] == ["cells the task observed", "bicubic"]
     finally:
         plt.close(fig)
+
+
+def test_a_task_without_methods_draws_truth_and_observation(truth, observation):
+    fig = task_maps_figure(truth, observation, {})
+    try:
+        assert [ax.get_title() for ax, _ in _map_axes(fig.subfigs[0])][0] == "ground truth"
+        assert len(fig.subfigs) == 4
+    finally:
+        plt.close(fig)
