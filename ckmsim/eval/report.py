@@ -79,7 +79,8 @@ def _usual_cells(results: dict) -> dict:
     for record in results["methods"]:
         for key, num in record.get("map_num_cells", {}).items():
             counts.setdefault((record["task"], key), []).append(num)
-    return {key: max(set(values), key=values.count) for key, values in counts.items()}
+    # a tie goes to the larger set: the one a method predicting every cell is scored on
+    return {key: max(set(values), key=lambda v: (values.count(v), v)) for key, values in counts.items()}
 
 
 def _odd_cells(results: dict) -> list[tuple[dict, str, int, int]]:
@@ -122,7 +123,7 @@ def map_table(results: dict) -> str:
                      f"({counts('gain_rmse_db')}); each marked column over another set (its footnote).\n")
     labels = {key: label for key, label, *_ in MAP_COLUMNS}
     for key, label, _, cell_set in MAP_COLUMNS:
-        if cell_set is not None and usual:
+        if cell_set is not None and any((task, key) in usual for task in tasks):
             notes.append(f"[^{prefix}{key}]: {label} averages over {cell_set}: {counts(key)}.")
             label += f" [^{prefix}{key}]"
         header.append(label)

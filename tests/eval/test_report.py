@@ -159,3 +159,17 @@ def test_edge_rate_note_claims_near_zero_only_when_it_is(results):
     perfect.update(p5_bps_hz=1.5, share_below_bps_hz={"0.1": 0.0, "0.5": 0.01})
     note = edge_rate_note(results)
     assert "near 0" not in note and "1.0 % under 0.5 bit/s/Hz" in note
+
+
+def test_a_tie_in_cell_counts_marks_the_smaller_set(results):
+    """Two methods, one scored on every path-cell and one on a quarter: the quarter is the odd one."""
+    results["methods"] = [r for r in results["methods"] if r["name"] in ("bicubic", "ls")]
+    table = map_table(results)
+    assert "[^ls-sr_x2-aoa_rmse_deg]" in table and "[^bicubic-sr_x2-aoa_rmse_deg]" not in table
+
+
+def test_no_footnote_for_a_column_no_method_has(results):
+    results["methods"] = [r for r in results["methods"] if r["name"] == "umi_3gpp"]
+    table = map_table(results)
+    assert "[^aoa_rmse_deg]" not in table and "[^scm_cosine_mean]" not in table
+    assert "[^ssim]" in table
