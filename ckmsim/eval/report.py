@@ -242,7 +242,7 @@ def _floor_findings(results: dict) -> list[str]:
         adaptation = record.get("rate_adaptation") or {}
         lines.append(f"- **{record['name']}** on {record['task']} leaves {_fmt(100 * fraction, 1)} % of the "
                      f"non-building cells at the -250 dB floor (no path) where the truth receives signal: each "
-                     f"errs by 100-200 dB, hence its gain RMSE of {_fmt(record['map']['gain_rmse_db'], 2)} dB, and "
+                     f"errs by the gap between its true gain and -250 dB, hence its gain RMSE of {_fmt(record['map']['gain_rmse_db'], 2)} dB, and "
                      f"its link adaptation, which reads no signal there, keeps "
                      f"{_pct(adaptation) if adaptation else 'n/a'} % of the bound.")
     return lines
