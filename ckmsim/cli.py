@@ -461,7 +461,7 @@ def train_ladckm_command(
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: runs the app and turns :class:`CkmsimError` into one line on stderr and exit code 2."""
-    import ckmsim  # noqa: F401  (Mitsuba before TensorFlow)
+    # importing ckmsim.errors runs ckmsim/__init__.py first: Mitsuba before TensorFlow
     from ckmsim.errors import CkmsimError
 
     try:
