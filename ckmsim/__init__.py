@@ -13,6 +13,7 @@ import drjit  # noqa: E402,F401  (see module docstring: must precede TensorFlow)
 import mitsuba  # noqa: E402,F401
 
 from ckmsim.errors import CkmsimError  # noqa: E402
+from ckmsim.native import import_tensorflow  # noqa: E402  (defines a function; TensorFlow is not imported)
 
 __version__ = "0.1.0"
-__all__ = ["CkmsimError", "__version__"]
+__all__ = ["CkmsimError", "import_tensorflow", "__version__"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+# TensorFlow is imported by the commands that run it, without its start-up noise (see ckmsim.native)
+from ckmsim.native import import_tensorflow as _quiet_tensorflow
 
 # rich_markup_mode=None: help texts carry units in brackets ("[m]"), which rich markup would swallow as tags
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -17,40 +19,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 @app.callback()
 def _root():
     """Keeps ``quickstart`` a sub-command while it is the only one."""
-
-
-#: TensorFlow's C++ start-up lines that are no error: CUDA plugins registered twice (printed on CPU machines
-#: too, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach them).
-TENSORFLOW_NOISE = re.compile(r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
-                              r"All log messages before absl::InitializeLog\(\) is called are written to STDERR")
-
-
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its start-up noise (:data:`TENSORFLOW_NOISE`) dropped from stderr; every other
-    line it prints is passed on. A command that runs TensorFlow calls this first; ``--help`` and the commands
-    that do not need it stay fast."""
-    import importlib
-    import os
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    # The lines come from C++ straight to file descriptor 2, not through sys.stderr
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            importlib.import_module("tensorflow")
-        finally:
-            # also when the import fails: what it printed is the user's clue
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if not TENSORFLOW_NOISE.search(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)
 
 
 def _parse_floats(text: Optional[str], count: int, option: str) -> Optional[tuple[float, ...]]:

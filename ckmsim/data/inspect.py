@@ -90,7 +90,7 @@ def _toa_scale(toa_s) -> tuple[float, str]:
 
 def _layer_panel(ax, ckm, name, path, grid, building, tx):
     """Draw one layer of a sample (its physical title, unit and colour bar); boolean layers in two colours."""
-    import matplotlib.pyplot as plt
+    import matplotlib.colors
 
     from ckmsim.maps.palette import BOOLEAN_LABELS, BUILDING_LAYER_COLORS, LAYER_TITLES
     from ckmsim.maps.plotting import boolean_map, draw_map, no_path_cells
@@ -113,8 +113,8 @@ def _layer_panel(ax, ckm, name, path, grid, building, tx):
             values, title = values * factor, f"{title} [{unit}]"
         azimuth = name.endswith("az_deg")
         shown = values[~building & ~no_path & np.isfinite(values)]
-        norm = (plt.Normalize(-180.0, 180.0) if azimuth else
-                plt.Normalize(*(np.percentile(shown, (0, 100)) if shown.size else (0.0, 1.0))))
+        norm = (matplotlib.colors.Normalize(-180.0, 180.0) if azimuth else
+                matplotlib.colors.Normalize(*(np.percentile(shown, (0, 100)) if shown.size else (0.0, 1.0))))
         image = draw_map(ax, values, grid, "twilight" if azimuth else "viridis", norm, building,
                          no_path | ~np.isfinite(values))
         bar = ax.figure.colorbar(image, ax=ax, shrink=0.85)
@@ -134,10 +134,7 @@ def sample_figure(store: DatasetStore, index: int):
     AoA / AoD azimuth and elevation, time of arrival. Every panel has a physical title with its unit and a
     colour bar; buildings and cells without a path have the colours of :mod:`ckmsim.maps.palette`, keyed
     below the grid. Returns the matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.figure  # a Figure without pyplot: no backend switch, notebooks keep inline plots
 
     from ckmsim.maps.ckm import grid_of
     from ckmsim.maps.plotting import cell_class_key
@@ -153,8 +150,8 @@ def sample_figure(store: DatasetStore, index: int):
     path_rows = [[(name, p) for name in _PATH_PANELS if name == "exists" or name in ckm] for p in range(num_paths)]
     cols = max([len(first_row) + has_csi] + [len(row) for row in path_rows])
     rows = 1 + len(path_rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.0 * rows + 0.6), squeeze=False,
-                             layout="constrained")
+    fig = matplotlib.figure.Figure(figsize=(3.3 * cols, 3.0 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     tx = ckm.attrs.get("bs_position_m")
     for r, row in enumerate([first_row] + path_rows):
         for ax, (name, path) in zip(axes[r], row):
@@ -184,8 +181,6 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
     """PNG of every channel of sample ``index`` (:func:`sample_figure`): gain map, each per-path layer, LoS,
     building (those the store holds: a gain-only store shows gain and building) and, when the dataset has
     CSI, the downlink CSI magnitude of its UEs. Returns the PNG path."""
-    import matplotlib.pyplot as plt
-
     fig = sample_figure(store, index)
     png_path = Path(png_path)
     try:
@@ -193,6 +188,4 @@ def sample_png(store: DatasetStore, index: int, png_path: str | Path) -> Path:
         fig.savefig(png_path, dpi=90)
     except OSError as err:
         raise CkmsimError(f"Cannot write '{png_path}': {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
     return png_path

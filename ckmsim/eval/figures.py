@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+# Figures are built as matplotlib.figure.Figure objects, not through pyplot: writing PNGs needs no display
+# and no global backend switch, and a notebook that calls these functions keeps its inline plots.
 import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.colors  # noqa: E402
-import matplotlib.figure  # noqa: E402
-import matplotlib.lines  # noqa: E402
-import matplotlib.patches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
+import matplotlib.colors
+import matplotlib.figure
+import matplotlib.lines
+import matplotlib.patches
+import matplotlib.ticker
 import numpy as np  # noqa: E402
 
 from ckmsim.maps.angles import angle_difference_deg  # noqa: E402
@@ -47,10 +46,13 @@ OBSERVED_LABELS = ("not observed", "observed cell")
 
 def _save(fig, path, dpi: int) -> None:
     """Write ``fig`` to the PNG ``path`` and free it."""
-    try:
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, figsize=None, layout=None, **grid):
+    """``pyplot.subplots`` without pyplot: a new Figure and its axes (``grid``: squeeze, sharex, sharey)."""
+    fig = matplotlib.figure.Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **grid)
 
 
 def _label_axes(ax, y_label: bool = True):
@@ -111,9 +113,9 @@ def _map_rows(truth, observation, predictions):
         az_row.append((name, az, az_no_path, None))
         # wrapped to (-180, 180] before the magnitude: 179 and -179 deg are 2 deg apart
         az_error_row.append((name, np.abs(angle_difference_deg(az, true_az)), true_az_no_path | az_no_path, None))
-    twilight = plt.get_cmap("twilight")
-    magma = plt.get_cmap("magma")
-    rows = [("Channel gain [dB]", plt.get_cmap("viridis"), gain_norm, "channel gain [dB]", "both", gain_row),
+    twilight = matplotlib.colormaps.get_cmap("twilight")
+    magma = matplotlib.colormaps.get_cmap("magma")
+    rows = [("Channel gain [dB]", matplotlib.colormaps.get_cmap("viridis"), gain_norm, "channel gain [dB]", "both", gain_row),
             ("|gain error| [dB]: |prediction - truth| where the truth has a path", magma,
              matplotlib.colors.Normalize(0.0, GAIN_ERROR_CLIP_DB), "|gain error| [dB]", "max", error_row)]
     return rows if not angles else rows + [
@@ -185,7 +187,7 @@ def task_maps_figure(truth, observation, predictions: dict,
     blocks = _blocks(len(names), max_columns)
     cols = 2 + max(len(b) for b in blocks)
     layers = len(rows)
-    fig = plt.figure(figsize=(_PANEL_IN * cols + 1.4, 2.45 * layers * len(blocks) + 0.8), layout="constrained")
+    fig = matplotlib.figure.Figure(figsize=(_PANEL_IN * cols + 1.4, 2.45 * layers * len(blocks) + 0.8), layout="constrained")
     subfigs = np.atleast_1d(fig.subfigures(layers * len(blocks), 1))
     bs = truth.attrs.get("bs_position_m")
     for b, block in enumerate(blocks):
@@ -240,7 +242,7 @@ def rate_cdfs_figure(panels: dict, title: str = "", bound_label: str = "perfect 
     methods' lines are solid and dashes stay the ground-truth map's.
     """
     num = max(1, len(panels))
-    fig, axes = plt.subplots(1, num, figsize=(4.6 * num + 2.4, 4.4), squeeze=False, sharey=True,
+    fig, axes = _subplots(1, num, figsize=(4.6 * num + 2.4, 4.4), squeeze=False, sharey=True,
                              layout="constrained")
     key = {}
     for ax, (panel, (bound, ground_truth_map, references, methods)) in zip(axes[0], panels.items()):
@@ -313,7 +315,7 @@ def ue_split_figure(truth, ue_cells, ue_sets: dict) -> matplotlib.figure.Figure:
     cmap = matplotlib.colors.ListedColormap(list(set_colors))
     norm = matplotlib.colors.BoundaryNorm([-0.5, 0.5, 1.5, 2.5], cmap.N)
     num = max(1, len(ue_sets))
-    fig, axes = plt.subplots(1, num, figsize=(4.4 * num, 4.8), squeeze=False, layout="constrained")
+    fig, axes = _subplots(1, num, figsize=(4.4 * num, 4.8), squeeze=False, layout="constrained")
     for ax, (task, sets) in zip(axes[0], ue_sets.items()):
         # 0: calibration, 1: test UE the task measured, 2: headline (test UE the task did not measure)
         label = np.full(grid.shape, np.nan)
@@ -350,7 +352,7 @@ def _split_label(label: str) -> tuple[str, str | None]:
 def sweep_figure(x, curves: dict, xlabel: str, title: str, log_x: bool = False) -> matplotlib.figure.Figure:
     """Mean rate against a swept parameter: references in black, each ``"<method> <task>"`` curve in its
     method's colour and its task's line style (:mod:`ckmsim.maps.palette`), with one key per dimension."""
-    fig, ax = plt.subplots(figsize=(8.4, 4.6), layout="constrained")
+    fig, ax = _subplots(figsize=(8.4, 4.6), layout="constrained")
     methods, tasks = {}, {}
     for label, values in curves.items():
         if label == "perfect_csi":
@@ -404,7 +406,7 @@ def rate_vs_map_error_figure(studies: list[dict]) -> matplotlib.figure.Figure:
     panels = [(key, title) for key, title in RATE_VS_ERROR_SCORES
               if any(record.get(key) is not None for study in studies for record in study["methods"])]
     panels = panels or list(RATE_VS_ERROR_SCORES[:1])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 2.6, 4.4), squeeze=False, sharey=True,
+    fig, axes = _subplots(1, len(panels), figsize=(4.2 * len(panels) + 2.6, 4.4), squeeze=False, sharey=True,
                              layout="constrained")
     methods, tasks, scenes = {}, {}, {}
     for index, study in enumerate(studies):
@@ -449,7 +451,7 @@ def plot_deployment(path: Path, deployment: dict, title: str) -> None:
     """Share of the oracle site's objective reached by each method's choice, and a random site's."""
     names = [n for n in deployment["outcomes"] if n != "oracle"]
     values = [100 * deployment["outcomes"][n]["fraction_of_oracle"] for n in names]
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = _subplots(figsize=(6.4, 3.8))
     ax.bar(range(len(names)), values, color=["0.6" if n == "random_site" else method_color(n) for n in names])
     ax.axhline(100, color="k", lw=1)
     ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], rotation=45, ha="right", fontsize=7)
@@ -458,4 +460,3 @@ def plot_deployment(path: Path, deployment: dict, title: str) -> None:
     ax.set_title(f"{title}: AP site chosen from predicted maps ({deployment['task']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -21,10 +21,9 @@ import numpy as np  # noqa: E402
 from ckmsim.baselines.interpolation import KNN, Bicubic  # noqa: E402
 from ckmsim.data.store import DatasetStore  # noqa: E402
 from ckmsim.maps.degrade import Degradation  # noqa: E402
+from ckmsim.maps.palette import BUILDING_COLOR as BUILDING_COLOUR  # noqa: E402  (one building colour everywhere)
 from ckmsim.models.ckmdiff.data import load_truths  # noqa: E402
 from ckmsim.models.ckmdiff.method import CKMDiffMethod  # noqa: E402
-
-BUILDING_COLOUR = "#7f7f7f"
 
 
 def main(argv=None) -> None:

@@ -196,7 +196,7 @@ def test_tensorflow_start_up_noise_is_dropped_and_every_other_line_kept():
     import subprocess
     import sys
 
-    from ckmsim.cli import TENSORFLOW_NOISE
+    from ckmsim.native import TENSORFLOW_NOISE
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
 
@@ -207,6 +207,6 @@ def test_tensorflow_start_up_noise_is_dropped_and_every_other_line_kept():
         return [line.split("] ", 1)[-1] for line in done.stderr.splitlines() if line.strip()]
 
     plain = stderr("import ckmsim, tensorflow")
-    quiet = stderr("import ckmsim; from ckmsim.cli import _quiet_tensorflow; _quiet_tensorflow()")
+    quiet = stderr("import ckmsim; ckmsim.import_tensorflow()")
     assert not [line for line in quiet if TENSORFLOW_NOISE.search(line)]
     assert quiet == [line for line in plain if not TENSORFLOW_NOISE.search(line)]
