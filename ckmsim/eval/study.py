@@ -57,6 +57,27 @@ from ckmsim.validation import is_whole_number
 #: per-path layers get every rate score; gain-only ones (model-based, CKMDiff) get the link-adaptation score.
 STUDY_METHODS = {**INTERPOLATORS, **SCATTERED, **LEAST_SQUARES, **MODEL_BASED, "esrresnet": pretrained_esrresnet,
                  "ckmdiff": pretrained_ckmdiff}
+
+
+def register_method(name: str, factory, replace: bool = False) -> None:
+    """Make a method of your own available to studies and evaluations by ``name``.
+
+    ``factory()`` must return an unfitted :class:`~ckmsim.baselines.base.Method` (a class is a factory).
+    List ``name`` in ``StudyConfig(methods=...)`` or an evaluation config's ``methods`` in the same Python
+    session. A shipped method's name is refused unless ``replace`` (a study would otherwise silently score
+    another algorithm under a known name).
+    """
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise CkmsimError(f"A method name must be a non-empty string without surrounding spaces. Received: {name!r}")
+    if not callable(factory):
+        raise CkmsimError(f"register_method needs a factory (a Method class or a function returning a Method). "
+                          f"Received: {factory!r}")
+    if name in STUDY_METHODS and not replace:
+        raise CkmsimError(f"'{name}' is already a study method ({STUDY_METHODS[name]!r}); choose another name or "
+                          f"pass replace=True")
+    STUDY_METHODS[name] = factory
+
+
 #: The learned study methods: name -> (shipped set of :data:`ckmsim.models.pretrained.PRETRAINED` they load,
 #: the layers their networks predict), recorded with their results so that a report can say what the
 #: weights are and which layers come from elsewhere.

@@ -96,3 +96,27 @@ def test_methods_stage_has_a_progress_bar_and_keeps_its_log(tiny_quickstart, tin
         for name in ("bilinear", "ls"):
             lines = [line for line in captured.out.splitlines() if line.startswith(f"  {task:6s} {name:16s} gain RMSE")]
             assert len(lines) == 1, (task, name, captured.out)
+
+
+def test_register_method_adds_a_users_method_and_guards_shipped_names(monkeypatch):
+    """A registered factory is what a study config accepts and builds by that name; a shipped name, an
+    empty name and a non-callable are refused with the reason."""
+    from ckmsim.baselines.interpolation import Bilinear
+
+    class Mine(Bilinear):
+        name = "mine"
+
+    monkeypatch.setattr(study, "STUDY_METHODS", dict(study.STUDY_METHODS))
+    with pytest.raises(CkmsimError, match="Unknown method"):
+        study.StudySettings(methods=("mine",))
+    study.register_method("mine", Mine)
+    assert isinstance(study.STUDY_METHODS["mine"](), Mine)
+    assert study.StudySettings(methods=("bilinear", "mine")).methods == ("bilinear", "mine")
+    with pytest.raises(CkmsimError, match="already a study method"):
+        study.register_method("bicubic", Mine)
+    study.register_method("bicubic", Mine, replace=True)
+    assert isinstance(study.STUDY_METHODS["bicubic"](), Mine)
+    with pytest.raises(CkmsimError, match="non-empty"):
+        study.register_method(" ", Mine)
+    with pytest.raises(CkmsimError, match="factory"):
+        study.register_method("other", Mine())
