@@ -51,7 +51,8 @@ from ckmsim.link.codebook import dft_codebook
 from ckmsim.link.csi_beamforming import CsiBeamformingScore, CsiBeamformingScorer
 from ckmsim.link.score import BeamSelectionScorer
 from ckmsim.maps.antenna_array import AntennaArray
-from ckmsim.maps.ckm import GAIN_FLOOR_DB
+from ckmsim.maps.ckm import GAIN_FLOOR_DB, grid_of
+from ckmsim.maps.priors import cell_of_position
 from ckmsim.validation import check_fraction, is_finite_number
 
 #: LAD-CKM's pilot overhead :math:`\rho` with partial downlink pilots (Sec. V): what a method that refines its
@@ -91,6 +92,46 @@ def _check_cells(ckm: xr.Dataset, ue_cells) -> tuple[np.ndarray, np.ndarray]:
         raise CkmsimError(f"ue_cells must lie on the CKM's {num_y} x {num_x} grid. Received: UE {first} at "
                           f"(row={rows[first]}, col={cols[first]})")
     return rows, cols
+
+
+def reported_cells(ckm: xr.Dataset, positions_m, sigma_m: float, rng: np.random.Generator) -> np.ndarray:
+    """The cells a location-based CKM reads for UEs whose reported position is wrong by ``sigma_m``.
+
+    Each UE reports its true horizontal position plus independent Gaussian errors of standard deviation
+    ``sigma_m`` per axis (GNSS-like; 0 gives the true cell). A report outside the map is clipped to its edge,
+    and one that falls on a building is moved to the nearest open cell, since a map holds no CSI inside
+    buildings and a UE cannot stand there.
+
+    Input
+    -----
+    ckm : the map (its grid and ``building`` layer)
+    positions_m : ``[n, 2]`` or ``[n, 3]`` true UE positions [m]
+    sigma_m : float >= 0, position error per horizontal axis [m]
+    rng : numpy Generator of the errors
+
+    Output
+    ------
+    cells : ``[n, 2]`` int (row, col) open cells, for :func:`map_path_set` / :func:`map_csi`
+    """
+    if not (is_finite_number(sigma_m) and sigma_m >= 0):
+        raise CkmsimError(f"sigma_m must be a finite number >= 0 [m]. Received: sigma_m={sigma_m!r}")
+    positions = np.asarray(positions_m, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] not in (2, 3):
+        raise CkmsimError(f"positions_m must be [n, 2] or [n, 3] [m]. Received: shape={positions.shape}")
+    grid = grid_of(ckm)
+    building = np.asarray(ckm["building"].values, dtype=bool)
+    open_cells = np.argwhere(~building)
+    if not len(open_cells):
+        raise CkmsimError("The map has no open cell to read")
+    x_min, x_max, y_min, y_max = grid.bounds_m
+    reported = positions[:, :2] + (rng.normal(scale=sigma_m, size=(len(positions), 2)) if sigma_m > 0 else 0.0)
+    reported = np.stack([np.clip(reported[:, 0], x_min, x_max), np.clip(reported[:, 1], y_min, y_max)], axis=1)
+    cells = np.array([cell_of_position(grid, p) for p in reported], dtype=np.int64).reshape(-1, 2)
+    inside = building[cells[:, 0], cells[:, 1]]
+    if inside.any():
+        distance = np.linalg.norm(cells[inside][:, None, :] - open_cells[None], axis=-1)
+        cells[inside] = open_cells[np.argmin(distance, axis=1)]
+    return cells
 
 
 def map_path_set(ckm: xr.Dataset, ue_cells, carrier_hz: float | None = None,

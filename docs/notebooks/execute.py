@@ -52,7 +52,8 @@ def execute_notebook(path: Path, write: bool = False) -> tuple[nbformat.Notebook
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+    # record_timing=False: no per-cell execution times in the stored files, so a re-run only changes what changed
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()

@@ -40,10 +40,8 @@ from ckmsim.data.store import DatasetStore
 from ckmsim.link.budget import LinkBudget
 from ckmsim.link.codebook import dft_codebook
 from ckmsim.link.csi_beamforming import CsiBeamformingScorer
-from ckmsim.link.map_csi import map_path_set
+from ckmsim.link.map_csi import map_path_set, reported_cells as map_reported_cells
 from ckmsim.maps.antenna_array import AntennaArray
-from ckmsim.maps.ckm import grid_of
-from ckmsim.maps.priors import cell_of_position
 from ckmsim.models.ladckm.data import LadCkmEncoding
 from ckmsim.models.ladckm.method import LadCkmMethod
 from ckmsim.models.ladckm.train import split_csi
@@ -81,24 +79,9 @@ def corrupt(h: np.ndarray, esnr_db: float, rng: np.random.Generator) -> np.ndarr
 
 def reported_cells(ckms: dict, csi: dict, sigma_m: float, rng: np.random.Generator) -> dict[int, np.ndarray]:
     """Per sample, the (row, col) cells of its test UEs' reported positions ``[n, 2]`` (module docstring) on
-    its static map ``ckms[sample]``."""
-    cells = {}
-    for index, ckm in ckms.items():
-        grid = grid_of(ckm)
-        x_min, x_max, y_min, y_max = grid.bounds_m
-        positions = csi["ue_position_m"][csi["sample"] == index][:, :2]
-        reported = positions + rng.normal(scale=sigma_m, size=positions.shape) if sigma_m > 0 else positions
-        reported = np.stack([np.clip(reported[:, 0], x_min, x_max), np.clip(reported[:, 1], y_min, y_max)], axis=1)
-        rc = np.array([cell_of_position(grid, p) for p in reported]).reshape(-1, 2)
-        building = ckm["building"].values
-        open_cells = np.argwhere(~building)
-        inside = building[rc[:, 0], rc[:, 1]]
-        if inside.any():
-            # the nearest open cell of a reported position on a building (a map lookup cannot read inside one)
-            distance = np.linalg.norm(rc[inside][:, None, :] - open_cells[None], axis=-1)
-            rc[inside] = open_cells[np.argmin(distance, axis=1)]
-        cells[index] = rc
-    return cells
+    its static map ``ckms[sample]`` (:func:`ckmsim.link.map_csi.reported_cells`)."""
+    return {index: map_reported_cells(ckm, csi["ue_position_m"][csi["sample"] == index], sigma_m, rng)
+            for index, ckm in ckms.items()}
 
 
 def location_csi(ckms: dict, csi: dict, cells: dict, bs_array: AntennaArray, ue_array: AntennaArray,

@@ -181,3 +181,31 @@ def test_from_beam_selection_reuses_the_single_antenna_channels():
     np.testing.assert_allclose(reused.rates(truth).rate_bps_hz, direct.rates(truth).rate_bps_hz, rtol=1e-5)
     with pytest.raises(CkmsimError, match="h_true must be the CSI of the 10 served UEs"):
         MapCsiBeamformingScorer(paths, BS_ARRAY, one, BUDGET, CARRIER_HZ, h_true=h[:5])
+
+
+def test_reported_cells_true_cell_at_zero_error_nearest_open_cell_and_spread():
+    """sigma = 0 reads the UE's own cell; a report on a building moves to the nearest open cell, one outside
+    the map to its edge; with sigma = 4 m on 2 m cells the read cell's displacement has the Rayleigh mean
+    sigma * sqrt(pi / 2) ~ 5.0 m (within cell quantisation)."""
+    from ckmsim.link.map_csi import reported_cells
+
+    grid = Grid(0.0, 0.0, 40, 40, 2.0)
+    building = np.zeros((40, 40), bool)
+    building[20:23, 20:23] = True
+    ckm = make_ckm(grid, {"gain_db": np.where(building, np.nan, -80.0), "building": building})
+    centers = grid.cell_centers_m()
+    true = np.array([centers[5, 7, :2], centers[30, 2, :2]])
+    np.testing.assert_array_equal(reported_cells(ckm, true, 0.0, np.random.default_rng(0)), [[5, 7], [30, 2]])
+    on_building = np.array([centers[21, 20, :2], [1e3, -1e3]])
+    cells = reported_cells(ckm, on_building, 0.0, np.random.default_rng(0))
+    np.testing.assert_array_equal(cells[0], [21, 19])
+    np.testing.assert_array_equal(cells[1], [0, 39])
+    many = np.repeat(centers[10, 10, :2][None], 4000, axis=0)
+    cells = reported_cells(ckm, many, 4.0, np.random.default_rng(1))
+    displacement = 2.0 * np.linalg.norm(cells - [10, 10], axis=1)
+    assert displacement.mean() == pytest.approx(4.0 * np.sqrt(np.pi / 2), rel=0.06)
+    assert not building[cells[:, 0], cells[:, 1]].any()
+    with pytest.raises(CkmsimError, match="sigma_m"):
+        reported_cells(ckm, true, -1.0, np.random.default_rng(0))
+    with pytest.raises(CkmsimError, match="positions_m"):
+        reported_cells(ckm, np.zeros(3), 1.0, np.random.default_rng(0))
