@@ -235,7 +235,7 @@ def antenna_sweep(run: StudyRun, sizes, oversampling: int) -> dict:
 
 def coded_link_study(run: StudyRun, num_ues: int, num_codewords: int, mode: str, seed: int,
                      batch_size: int = 256) -> dict:
-    """MCS chosen from each map, BLER and goodput measured on the true coded link (5G LDPC + QAM).
+    r"""MCS chosen from each map, BLER and goodput measured on the true coded link (5G LDPC + QAM).
 
     The BS serves each UE with its best codebook beam (as in link adaptation); the map predicts the effective
     SNR :math:`P/N\,N_t\,g_\mathrm{map}` minus the map's own calibrated back-off (fitted on the calibration

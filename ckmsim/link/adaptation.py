@@ -67,7 +67,7 @@ def map_snr_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset) -> np.ndarray:
 
 def calibrate_margin_db(beam_scorer: BeamSelectionScorer, ckm: xr.Dataset, target_outage: float = 0.1,
                         ues: np.ndarray | None = None) -> float:
-    """Smallest back-off [dB] with which ``ckm``'s rate choices fail on at most ``target_outage`` of the
+    r"""Smallest back-off [dB] with which ``ckm``'s rate choices fail on at most ``target_outage`` of the
     calibration UEs ``ues``.
 
     A UE is in outage when :math:`\log_2(1 + \mathrm{SNR}_\mathrm{map} 10^{-m/10}) > C`, i.e. when

@@ -1,4 +1,4 @@
-"""Ground truth for one (scene, BS, grid): the true CKM and the true per-UE paths, from one ray trace.
+r"""Ground truth for one (scene, BS, grid): the true CKM and the true per-UE paths, from one ray trace.
 
 The returned CKM follows the contract of :mod:`ckmsim.maps.ckm`; the path set that of
 :mod:`ckmsim.raytrace.paths`, with ``ue_row``/``ue_col`` coordinates tying each UE to its grid cell.

@@ -347,6 +347,14 @@ def test_tiny_two_stage_run_lowers_the_losses_and_the_method_predicts(tmp_path):
     assert np.isnan(samples[:, building]).all() and np.isfinite(samples[:, ~building]).all()
     assert np.all((samples[:, ~building] >= -120.0) & (samples[:, ~building] <= -60.0))
     np.testing.assert_array_equal(method.predict_samples(observation), samples)  # seeded
+    # a per-call step count is the method built with that count (same network, same seed)
+    one_step = CKMDiffMethod(out, num_steps=1, num_samples=3, seed=4)
+    one_step.model_ = method.model_
+    np.testing.assert_array_equal(method.predict_samples(observation, num_steps=1),
+                                  one_step.predict_samples(observation))
+    assert np.nanmax(np.abs(method.predict_samples(observation, num_steps=1) - samples)) > 0
+    with pytest.raises(CkmsimError, match="num_steps"):
+        method.predict_samples(observation, num_steps=0)
     ckm = method.predict(observation)
     np.testing.assert_allclose(ckm["gain_db"].values, samples.mean(axis=0))
     assert ckm.attrs["method"] == "ckmdiff" and ckm.attrs["task"] == "sr_x4"

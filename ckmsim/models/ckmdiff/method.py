@@ -117,8 +117,13 @@ class CKMDiffMethod(Method):
         return None
 
     def predict_samples(self, observation: Observation, num_samples: int | None = None,
-                        seed: int | None = None) -> np.ndarray:
-        """``[K, num_y, num_x]`` gain [dB] of ``K`` draws of Alg. 2 (buildings NaN), float64."""
+                        seed: int | None = None, num_steps: int | None = None) -> np.ndarray:
+        """``[K, num_y, num_x]`` gain [dB] of ``K`` draws of Alg. 2 (buildings NaN), float64.
+
+        ``num_samples``, ``seed`` and ``num_steps`` override the method's own for this call (e.g. a sweep
+        over the sampling steps with one loaded network)."""
+        if num_steps is not None and not is_whole_number(num_steps, minimum=1):
+            raise CkmsimError(f"num_steps must be a positive integer. Received: num_steps={num_steps!r}")
         if not hasattr(self, "model_"):
             raise CkmsimError(f"{self.name}: call fit() before predict() (it loads the trained model)")
         reason = self.unsupported_reason(observation)
@@ -127,12 +132,13 @@ class CKMDiffMethod(Method):
         count = self.num_samples if num_samples is None else int(num_samples)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         cond = np.repeat(self.encoding_.condition(observation)[None], count, axis=0)
-        gain_db = self.encoding_.gain_db(self.sample_pixels(cond, rng)[..., 0])
+        gain_db = self.encoding_.gain_db(self.sample_pixels(cond, rng, num_steps)[..., 0])
         return np.where(np.asarray(observation.building, dtype=bool)[None], np.nan, gain_db)
 
-    def sample_pixels(self, cond: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def sample_pixels(self, cond: np.ndarray, rng: np.random.Generator, num_steps: int | None = None) -> np.ndarray:
         """Alg. 2 then the VAE decoder, one draw per condition image: ``[K, H, W, 3] -> [K, H, W, 1]`` decoded
-        pixels (not clipped), drawing the sampler's noise from ``rng``."""
+        pixels (not clipped), drawing the sampler's noise from ``rng``, in ``num_steps`` steps (default: the
+        method's)."""
         model = self.model_
         features = model.condition_features(cond) if model.cond_encoder is not None else []
         count, num_y, num_x = cond.shape[:3]
@@ -142,7 +148,8 @@ class CKMDiffMethod(Method):
             return np.asarray(c), np.asarray(eps)
 
         shape = (count, num_y // 4, num_x // 4, model.vae.latent_channels)
-        return np.asarray(model.decode(diffusion.sample(predict, shape, self.num_steps, rng)))
+        steps = self.num_steps if num_steps is None else int(num_steps)
+        return np.asarray(model.decode(diffusion.sample(predict, shape, steps, rng)))
 
     def predict(self, observation: Observation) -> xr.Dataset:
         samples = self.predict_samples(observation)
