@@ -91,6 +91,19 @@ def evaluate(
     run_evaluation(load_evaluation_config(config, out=out), progress=not quiet)
 
 
+@app.command("csi-study")
+def csi_study(
+    config: str = typer.Argument(..., help="CSI study TOML file (see experiments/ladckm/study-cpu.toml)."),
+    out: Optional[str] = typer.Option(None, help="Output folder (default: the config's [study] out)."),
+):
+    """Score location-agnostic downlink-CSI predictors (LAD-CKM, FIRE, NeRF2 runs; several seeds: mean and
+    spread) against perfect CSI, the beam sweep, the uplink and location-based maps with UE position error, by
+    the rate of DFT beam pairs on a dynamic-CSI store; writes results.json, report.md and PNG figures."""
+    _quiet_tensorflow()
+    from ckmsim.eval.csi_study import load_csi_study_config, run_csi_study
+
+    run_csi_study(load_csi_study_config(config, out=out))
+
 scene_app = _sub_app("Bring scenes in: OpenStreetMap / GeoJSON import and procedural cities.")
 app.add_typer(scene_app, name="scene")
 
