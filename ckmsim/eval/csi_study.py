@@ -31,7 +31,7 @@ from __future__ import annotations
 import glob
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +132,11 @@ _SECTIONS = {"study": {"dataset", "out", "arrays", "runs", "pretrained", "pretra
              "link": {"tx_power_dbm", "bandwidth_hz"}}
 
 
-def expand_runs(patterns, log=print) -> tuple[str, ...]:
+def expand_runs(patterns, config: CsiStudyConfig | None = None, log=print) -> tuple[str, ...]:
     """Run folders from paths and glob patterns (relative to the cwd, as the training configs' ``out``): a path
     must exist; of the folders a pattern matches, those that hold no finished network (training still going)
-    are left out, and a pattern that matches none is said, each with a line in ``log``."""
+    and, given ``config``, those trained on another split than its own are left out, and a pattern that
+    matches none is said, each with a line in ``log``. (A path named explicitly is checked when it is loaded.)"""
     from ckmsim.models.ladckm.train import RUN_INFO
 
     runs = []
@@ -149,10 +150,14 @@ def expand_runs(patterns, log=print) -> tuple[str, ...]:
         if not matched:
             log(f"  {pattern}: matches no run folder")
         for run in matched:
-            if (Path(run) / RUN_INFO).is_file() and (Path(run) / "best.keras").is_file():
-                runs.append(run)
-            else:
+            if not ((Path(run) / RUN_INFO).is_file() and (Path(run) / "best.keras").is_file()):
                 log(f"  {run}: no finished network yet, left out")
+                continue
+            split = json.loads((Path(run) / RUN_INFO).read_text()).get("split", {})
+            if config is not None and not same_split(split, config):
+                log(f"  {run}: trained on the split {split}, not the study's; left out")
+                continue
+            runs.append(run)
     return tuple(dict.fromkeys(runs))
 
 
@@ -176,8 +181,11 @@ def load_csi_study_config(path: str | Path, out: str | None = None, log=print) -
         for key in ("arrays", "sigmas_m", "esnr_db", "pretrained"):
             if key in study:
                 study[key] = tuple(study[key])
-        study["runs"] = expand_runs(study.get("runs", ()), log)
-        return CsiStudyConfig(**study, **split, **tables["link"])
+        patterns = study.pop("runs", ())
+        if not isinstance(patterns, list):
+            raise CkmsimError(f"[study] runs must be a list of run folders or glob patterns. Received: {patterns!r}")
+        config = CsiStudyConfig(**study, **split, **tables["link"])
+        return replace(config, runs=expand_runs(patterns, config, log))
     except (CkmsimError, TypeError) as err:
         raise CkmsimError(f"{where}: {err}") from None
 
@@ -209,12 +217,17 @@ def _run_identity(run: Path) -> tuple[dict, dict | None]:
     return record, settings
 
 
+def same_split(split: dict, config: CsiStudyConfig) -> bool:
+    """Whether a run's recorded split (``ladckm.json``: ``split``) is the study's (by area: the builder's tiles,
+    whatever the block counts)."""
+    return split.get("by") == config.split_by and (config.split_by == "area" or (
+        split.get("test_blocks") == config.test_blocks and split.get("val_blocks") == config.val_blocks))
+
+
 def _check_trained_for(record: dict, name: str, config: CsiStudyConfig, store_names: set) -> None:
     """A network trained on another dataset or split than the study's would be scored on its training UEs."""
     split = record.get("split", {})
-    same = split.get("by") == config.split_by and (config.split_by == "area" or (
-        split.get("test_blocks") == config.test_blocks and split.get("val_blocks") == config.val_blocks))
-    if not same:
+    if not same_split(split, config):
         raise CkmsimError(f"'{name}' was trained on the split {split}, the study tests {config.split_record}: "
                           f"set [split] to the network's (its training UEs would otherwise be test UEs)")
     if Path(str(record.get("dataset", ""))).name not in store_names:

@@ -154,5 +154,11 @@ def test_bad_configs_say_what_is_wrong(store, fire_runs, tmp_path):
                                  test_blocks=2, val_blocks=0, sigmas_m=(), num_used=6, out=str(tmp_path / "x"))
     with pytest.raises(CkmsimError, match="trained on the split"):
         run_csi_study(wrong_split, log=lambda m: None)
+    # a glob pattern leaves out what does not fit the study (named explicitly, it is refused, as above)
+    lines = []
+    other = _write_config(tmp_path / "d.toml", store, str(fire_runs / "fire-*"))
+    other.write_text(other.read_text().replace("test_blocks = 1\nval_blocks = 1", "test_blocks = 2\nval_blocks = 0"))
+    assert load_csi_study_config(other, log=lines.append).runs == ()
+    assert sum("not the study's; left out" in line for line in lines) == 2
     with pytest.raises(CkmsimError, match="sigmas_m"):
         CsiStudyConfig(dataset="x", sigmas_m=(-1.0,))
