@@ -268,7 +268,10 @@ def load_networks(config: CsiStudyConfig, store_names: set, log=print) -> list[S
                           name if settings is None else None], sort_keys=True)
         if key not in schemes:
             label = f"{method.label}_rho{method.downlink_pilot_overhead:.3f}"
-            if label in schemes.values():
+            # one row per scheme and array: only a second scheme at the same array needs another name
+            arrays = (method.num_bs_antennas, method.num_ue_antennas)
+            if any(n.label == label and (n.method.num_bs_antennas, n.method.num_ue_antennas) == arrays
+                   for n in networks):
                 label = f"{label}_{name}"
             schemes[key] = label
         if any(n.label == schemes[key] and n.seed == seed for n in networks if seed is not None):
