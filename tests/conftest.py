@@ -70,3 +70,29 @@ def tiny_quickstart(tmp_path_factory, tiny_quickstart_config):
     out = tmp_path_factory.mktemp("tiny_quickstart")
     results = run_quickstart(tiny_quickstart_config(out), progress=False, log=lambda *args: None)
     return results, out
+
+
+@pytest.fixture(scope="session")
+def tiny_dynamic_config():
+    """``tiny_dynamic_config(name, num_map_paths)``: the dynamic-CSI dataset config of the LAD-CKM and CSI-study
+    tests -- the OSM crossroads, two 16 x 16 tiles of 3 m, 3 blocks of 6 UEs (one car, two pedestrians), 8
+    subcarriers, a 1 x 4 BS; ``num_map_paths`` static map paths per cell (0: none)."""
+    from pathlib import Path
+
+    from ckmsim.data.config import DatasetConfig, DynamicSettings
+    from ckmsim.raytrace.csi import CsiSettings
+    from ckmsim.raytrace.settings import RayTracingSettings
+    from ckmsim.scene.dynamic import MovingObjects
+
+    crossroads = str(Path(__file__).resolve().parents[1] / "scenes" / "crossroads-osm" / "scene.xml")
+
+    def make(name: str, num_map_paths: int) -> DatasetConfig:
+        return DatasetConfig(
+            name=name, seed=2, scenes=(crossroads,), tile_cells=16, cell_size_m=3.0, tiles_per_scene=2,
+            transmitters_per_tile=1, min_open_fraction=0.5, num_map_paths=num_map_paths, val_fraction=0.5,
+            ray_tracing=RayTracingSettings(frequency_hz=6.765e9, max_depth=2, radio_map_samples=10**5,
+                                           path_samples=20000, receivers_per_call=64),
+            csi=CsiSettings(num_ues=6, num_subcarriers=8, bs_rows=1, bs_cols=4),
+            dynamic=DynamicSettings(num_blocks=3, max_paths=16, objects=MovingObjects(num_cars=1, num_pedestrians=2)))
+
+    return make

@@ -31,7 +31,7 @@ from __future__ import annotations
 import glob
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -202,16 +202,20 @@ class StudyNetwork:
     label: str
     name: str
     seed: int | None
-    record: dict = field(repr=False, default_factory=dict)
+
+
+def _training_record(info_path: Path) -> dict:
+    """A network's record (a run's ``ladckm.json``, a shipped ``<label>.json``) less what training measured."""
+    info = json.loads(info_path.read_text())
+    return {k: v for k, v in info.items() if k not in ("frequencies_ghz", "num_train_ues", "wall_s", "examples_per_s")}
 
 
 def _run_identity(run: Path) -> tuple[dict, dict | None]:
-    """A run's record (``ladckm.json`` less the measured fields) and its training settings less the seed
-    (``train_config.json``; None for a shipped network, which has none)."""
+    """A run's record (:func:`_training_record`) and its training settings (``train_config.json``; None for
+    a run without one)."""
     from ckmsim.models.ladckm.train import RUN_INFO
 
-    info = json.loads((run / RUN_INFO).read_text())
-    record = {k: v for k, v in info.items() if k not in ("frequencies_ghz", "num_train_ues", "wall_s", "examples_per_s")}
+    record = _training_record(run / RUN_INFO)
     settings_path = run / "train_config.json"
     settings = json.loads(settings_path.read_text()).get("train") if settings_path.is_file() else None
     return record, settings
@@ -251,10 +255,7 @@ def load_networks(config: CsiStudyConfig, store_names: set, log=print) -> list[S
             record, settings = _run_identity(folder)
         else:
             method = pretrained_ladckm(shipped, config.pretrained_set)
-            record = json.loads((folder / f"{shipped}.json").read_text())
-            record = {k: v for k, v in record.items() if k not in ("frequencies_ghz", "num_train_ues", "wall_s",
-                                                                   "examples_per_s")}
-            settings = None
+            record, settings = _training_record(folder / f"{shipped}.json"), None
         _check_trained_for(record, name, config, store_names)
         if method.encoding.num_used != config.num_used:
             raise CkmsimError(f"'{name}' predicts {method.encoding.num_used} subcarriers, the study scores "
@@ -276,7 +277,7 @@ def load_networks(config: CsiStudyConfig, store_names: set, log=print) -> list[S
             schemes[key] = label
         if any(n.label == schemes[key] and n.seed == seed for n in networks if seed is not None):
             raise CkmsimError(f"'{name}' repeats the training seed {seed} of another run of {schemes[key]}")
-        networks.append(StudyNetwork(method, schemes[key], name, seed, record))
+        networks.append(StudyNetwork(method, schemes[key], name, seed))
     return networks
 
 

@@ -9,26 +9,13 @@ import pytest
 
 from ckmsim.errors import CkmsimError
 
-CROSSROADS = Path(__file__).resolve().parents[2] / "scenes" / "crossroads-osm" / "scene.xml"
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Two 16 x 16 tiles of 3 m, 3 blocks of 6 UEs, 8 subcarriers, a 1 x 4 BS, with the static 1-path maps
-    that the location-based rows read."""
+def store(tmp_path_factory, tiny_dynamic_config):
+    """The tiny dynamic store (``tiny_dynamic_config``) with the static 1-path maps that the location-based
+    rows read."""
     from ckmsim.data.builder import build_dataset
-    from ckmsim.data.config import DatasetConfig, DynamicSettings
-    from ckmsim.raytrace.csi import CsiSettings
-    from ckmsim.raytrace.settings import RayTracingSettings
-    from ckmsim.scene.dynamic import MovingObjects
 
-    config = DatasetConfig(
-        name="csi-study-tiny", seed=2, scenes=(str(CROSSROADS),), tile_cells=16, cell_size_m=3.0, tiles_per_scene=2,
-        transmitters_per_tile=1, min_open_fraction=0.5, num_map_paths=1, val_fraction=0.5,
-        ray_tracing=RayTracingSettings(frequency_hz=6.765e9, max_depth=2, radio_map_samples=10**5,
-                                       path_samples=20000, receivers_per_call=64),
-        csi=CsiSettings(num_ues=6, num_subcarriers=8, bs_rows=1, bs_cols=4),
-        dynamic=DynamicSettings(num_blocks=3, max_paths=16, objects=MovingObjects(num_cars=1, num_pedestrians=2)))
+    config = tiny_dynamic_config("csi-study-tiny", num_map_paths=1)
     return build_dataset(config, tmp_path_factory.mktemp("csi-study") / "store", progress=False, log=lambda m: None)
 
 

@@ -170,23 +170,10 @@ def test_encoding_normalises_by_the_uplink_and_feeds_the_pilots_only():
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def dynamic_store(tmp_path_factory):
-    from pathlib import Path
-
+def dynamic_store(tmp_path_factory, tiny_dynamic_config):
     from ckmsim.data.builder import build_dataset
-    from ckmsim.data.config import DatasetConfig, DynamicSettings
-    from ckmsim.raytrace.csi import CsiSettings
-    from ckmsim.raytrace.settings import RayTracingSettings
-    from ckmsim.scene.dynamic import MovingObjects
 
-    crossroads = str(Path(__file__).resolve().parents[2] / "scenes" / "crossroads-osm" / "scene.xml")
-    config = DatasetConfig(
-        name="ladckm-tiny", seed=2, scenes=(crossroads,), tile_cells=16, cell_size_m=3.0, tiles_per_scene=2,
-        transmitters_per_tile=1, min_open_fraction=0.5, num_map_paths=0, val_fraction=0.5,
-        ray_tracing=RayTracingSettings(frequency_hz=6.765e9, max_depth=2, radio_map_samples=10**5,
-                                       path_samples=20000, receivers_per_call=64),
-        csi=CsiSettings(num_ues=6, num_subcarriers=8, bs_rows=1, bs_cols=4),
-        dynamic=DynamicSettings(num_blocks=3, max_paths=16, objects=MovingObjects(num_cars=1, num_pedestrians=2)))
+    config = tiny_dynamic_config("ladckm-tiny", num_map_paths=0)
     return build_dataset(config, tmp_path_factory.mktemp("ladckm") / "store", progress=False, log=lambda m: None)
 
 
