@@ -275,7 +275,10 @@ def load_networks(config: CsiStudyConfig, store_names: set, log=print) -> list[S
                    for n in networks):
                 label = f"{label}_{name}"
             schemes[key] = label
-        if any(n.label == schemes[key] and n.seed == seed for n in networks if seed is not None):
+        arrays = (method.num_bs_antennas, method.num_ue_antennas)
+        if seed is not None and any(n.label == schemes[key] and n.seed == seed and
+                                    (n.method.num_bs_antennas, n.method.num_ue_antennas) == arrays
+                                    for n in networks):
             raise CkmsimError(f"'{name}' repeats the training seed {seed} of another run of {schemes[key]}")
         networks.append(StudyNetwork(method, schemes[key], name, seed))
     return networks

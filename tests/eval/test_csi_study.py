@@ -125,6 +125,31 @@ def test_one_config_writes_the_study_with_seeds_folded(store, fire_runs, tmp_pat
     assert "± " in (out / "report.md").read_text()
 
 
+def test_one_seed_at_two_arrays_is_two_rows_not_a_repeat(store, fire_runs, tmp_path):
+    """Seed 0 trained at N_t = 4 and at N_t = 2 are two arrays of one scheme (the study's sweep over N_t);
+    only the same seed at the same array is refused."""
+    from ckmsim.eval.csi_study import CsiStudyConfig, load_networks
+    from ckmsim.models.ladckm.data import LadCkmEncoding
+    from ckmsim.models.ladckm.train import LadCkmTrainConfig, train_ladckm_config
+    from ckmsim.train.trainer import TrainSettings
+
+    small = tmp_path / "small-2x1-s0"
+    train_ladckm_config(LadCkmTrainConfig(
+        dataset=str(store.path), out=str(small), model_kind="fire", num_bs_antennas=2,
+        encoding=LadCkmEncoding(num_used=6, subcarrier_step=0), test_blocks=1, val_blocks=1,
+        model={"latent_dim": 4, "width": 8}, settings=TrainSettings(epochs=1, learning_rate=1e-3, lr_patience=0, seed=0),
+        batch_size=4), log=lambda m: None)
+    names = {Path(store.path).name, store.manifest.get("name")}
+    both = CsiStudyConfig(dataset=str(store.path), arrays=("4x1", "2x1"), sigmas_m=(), num_used=6,
+                          runs=(str(fire_runs / "fire-4x1-s0"), str(small)), test_blocks=1, val_blocks=1)
+    networks = load_networks(both, names, log=lambda m: None)
+    assert [n.label for n in networks] == ["fire_rho0.000"] * 2 and [n.seed for n in networks] == [0, 0]
+    twice = CsiStudyConfig(dataset=str(store.path), arrays=("4x1",), sigmas_m=(), num_used=6, test_blocks=1,
+                           val_blocks=1, runs=(str(fire_runs / "fire-4x1-s0"), str(fire_runs / "fire-4x1-s0")))
+    with pytest.raises(CkmsimError, match="repeats the training seed 0"):
+        load_networks(twice, names, log=lambda m: None)
+
+
 def test_bad_configs_say_what_is_wrong(store, fire_runs, tmp_path):
     from ckmsim.eval.csi_study import CsiStudyConfig, load_csi_study_config, run_csi_study
 
