@@ -67,25 +67,37 @@ def trace(config_path: str, out: Path, budget_s: float, start: int, shard_size: 
         shard.append((task.index, arrays, record))
         index = task.index + 1
         if len(shard) == shard_size:
-            _write_shard(out, shard)
+            _write_shard(out, shard, mi.variant())
             shard = []
         if index % 100 == 0:
             rate = (index - start) / (time.perf_counter() - started)
             print(f"{index}/{len(tasks)} samples, {rate:.2f} samples/s, variant {mi.variant()}", flush=True)
     if shard:
-        _write_shard(out, shard)
+        _write_shard(out, shard, mi.variant())
     wall = time.perf_counter() - started
     print(f"traced samples {start}..{index - 1} in {wall:.0f} s ({(index - start) / max(wall, 1e-9):.2f} samples/s, "
           f"variant {mi.variant()}); next start {index if index < len(tasks) else 'none (done)'}", flush=True)
 
 
-def _write_shard(out: Path, shard: list) -> None:
+def _write_shard(out: Path, shard: list, variant: str) -> None:
     first, last = shard[0][0], shard[-1][0]
     with gzip.open(out / f"shard-{first:05d}-{last:05d}.pkl.gz", "wb", compresslevel=6) as handle:
-        pickle.dump(shard, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"mitsuba_variant": variant, "samples": shard}, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def assemble(config_path: str, shards: Path, out: Path) -> None:
+def _read_shard(path: Path, variant: str | None) -> tuple[str, list]:
+    """``(variant, [(plan index, arrays, record), ...])``; shards of the first format (a bare list) name no
+    variant, so ``variant`` must be given for them."""
+    with gzip.open(path, "rb") as handle:
+        content = pickle.load(handle)
+    if isinstance(content, list):
+        if variant is None:
+            raise SystemExit(f"{path.name} records no Mitsuba variant: give --variant")
+        return variant, content
+    return content["mitsuba_variant"], content["samples"]
+
+
+def assemble(config_path: str, shards: Path, out: Path, variant: str | None = None) -> None:
     import ckmsim  # noqa: F401
     from ckmsim.data.builder import _open_or_create, plan_samples
     from ckmsim.data.config import load_dataset_config
@@ -96,23 +108,24 @@ def assemble(config_path: str, shards: Path, out: Path) -> None:
     files = sorted(shards.glob("shard-*.pkl.gz"))
     if not files:
         raise SystemExit(f"no shard-*.pkl.gz in '{shards}'")
-    started, added = time.perf_counter(), 0
+    started, added, variants = time.perf_counter(), 0, set()
     for path in files:
-        with gzip.open(path, "rb") as handle:
-            for index, arrays, record in pickle.load(handle):
-                if index < len(store):
-                    continue
-                if index != len(store):
-                    raise SystemExit(f"{path.name}: sample {index} follows the store's {len(store)} committed "
-                                     f"samples; a shard is missing")
-                if record["id"] != tasks[index].id:
-                    raise SystemExit(f"{path.name}: sample {index} is '{record['id']}', the plan says "
-                                     f"'{tasks[index].id}' (another config?)")
-                store.append(arrays, record)
-                added += 1
+        shard_variant, samples = _read_shard(path, variant)
+        for index, arrays, record in samples:
+            if index < len(store):
+                continue
+            if index != len(store):
+                raise SystemExit(f"{path.name}: sample {index} follows the store's {len(store)} committed "
+                                 f"samples; a shard is missing")
+            if record["id"] != tasks[index].id:
+                raise SystemExit(f"{path.name}: sample {index} is '{record['id']}', the plan says "
+                                 f"'{tasks[index].id}' (another config?)")
+            store.append(arrays, record)
+            added += 1
+            variants.add(shard_variant)
     builds = store.manifest.get("builds", [])
     builds.append({"samples": added, "wall_s": None, "workers": 1, "ray_address": None,
-                   "mitsuba_variant": "cuda_ad_mono_polarized (traced on the device by device_build.py)"})
+                   "mitsuba_variant": ", ".join(sorted(variants)) or None, "traced_by": "device_build.py"})
     store.update_header(builds=builds)
     print(f"'{out}': {added} samples appended in {time.perf_counter() - started:.0f} s; "
           f"{len(store)}/{len(tasks)} committed")
@@ -131,6 +144,7 @@ def main(argv=None) -> None:
     here.add_argument("config")
     here.add_argument("--shards", type=Path, required=True)
     here.add_argument("--out", type=Path, required=True)
+    here.add_argument("--variant", default=None, help="Mitsuba variant of shards that record none")
     args = parser.parse_args(argv)
     if args.step == "trace":
         stood_in = stand_in_preview_modules()
@@ -138,7 +152,7 @@ def main(argv=None) -> None:
             print(f"stand-ins for the previewer's modules: {', '.join(stood_in)}", flush=True)
         trace(args.config, args.out, args.budget_s, args.start, args.shard_size)
     else:
-        assemble(args.config, args.shards, args.out)
+        assemble(args.config, args.shards, args.out, args.variant)
 
 
 if __name__ == "__main__":
