@@ -261,7 +261,7 @@ def build_dataset(config: DatasetConfig, out: str | Path, workers: int = 1, ray_
     t0 = time.perf_counter()
     tasks = plan_samples(config)
     plan_s = time.perf_counter() - t0
-    store = _open_or_create(Path(out), config, tasks)
+    store = open_or_create_store(Path(out), config, tasks)
     done = len(store)
     stop = len(tasks) if max_samples is None else min(len(tasks), int(max_samples))
     pending = tasks[done:stop]
@@ -341,7 +341,7 @@ def check_scene_convergence(config: DatasetConfig, tasks: list[SampleTask], stor
     return recorded
 
 
-def _open_or_create(out: Path, config: DatasetConfig, tasks: list[SampleTask]) -> DatasetStore:
+def open_or_create_store(out: Path, config: DatasetConfig, tasks: list[SampleTask]) -> DatasetStore:
     """Resume the store at ``out`` if it was made from ``config``; else create it."""
     if (out / "manifest.json").exists():
         store = DatasetStore.open(out, writable=True)

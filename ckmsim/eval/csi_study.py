@@ -260,25 +260,22 @@ def load_networks(config: CsiStudyConfig, store_names: set, log=print) -> list[S
         if method.encoding.num_used != config.num_used:
             raise CkmsimError(f"'{name}' predicts {method.encoding.num_used} subcarriers, the study scores "
                               f"num_used = {config.num_used}")
-        if (method.num_bs_antennas, method.num_ue_antennas) not in config.arrays:
+        arrays = (method.num_bs_antennas, method.num_ue_antennas)
+        if arrays not in config.arrays:
             log(f"  {name}: trained for {method.num_bs_antennas}x{method.num_ue_antennas}, not a studied array; "
                 "left out")
             continue
         seed = None if settings is None else settings.get("seed")
         key = json.dumps([record, None if settings is None else {k: v for k, v in settings.items() if k != "seed"},
                           name if settings is None else None], sort_keys=True)
+        # one row per scheme and array: names and seeds clash only with networks of the same array
+        same_array = [n for n in networks if (n.method.num_bs_antennas, n.method.num_ue_antennas) == arrays]
         if key not in schemes:
             label = f"{method.label}_rho{method.downlink_pilot_overhead:.3f}"
-            # one row per scheme and array: only a second scheme at the same array needs another name
-            arrays = (method.num_bs_antennas, method.num_ue_antennas)
-            if any(n.label == label and (n.method.num_bs_antennas, n.method.num_ue_antennas) == arrays
-                   for n in networks):
+            if any(n.label == label for n in same_array):
                 label = f"{label}_{name}"
             schemes[key] = label
-        arrays = (method.num_bs_antennas, method.num_ue_antennas)
-        if seed is not None and any(n.label == schemes[key] and n.seed == seed and
-                                    (n.method.num_bs_antennas, n.method.num_ue_antennas) == arrays
-                                    for n in networks):
+        if seed is not None and any(n.label == schemes[key] and n.seed == seed for n in same_array):
             raise CkmsimError(f"'{name}' repeats the training seed {seed} of another run of {schemes[key]}")
         networks.append(StudyNetwork(method, schemes[key], name, seed))
     return networks

@@ -35,11 +35,11 @@ PREVIEW_MODULES = ("IPython", "IPython.display", "ipywidgets", "ipywidgets.embed
 
 def stand_in_preview_modules() -> list[str]:
     """Put an empty module in ``sys.modules`` for each previewer dependency that is not installed."""
-    absent_roots = {name.split(".")[0] for name in PREVIEW_MODULES
-                    if name.split(".")[0] not in sys.modules and importlib.util.find_spec(name.split(".")[0]) is None}
+    roots = {name.split(".")[0] for name in PREVIEW_MODULES}
+    absent = {root for root in roots if root not in sys.modules and importlib.util.find_spec(root) is None}
     missing = []
     for name in PREVIEW_MODULES:
-        if name.split(".")[0] not in absent_roots:
+        if name.split(".")[0] not in absent:
             continue
         module = types.ModuleType(name)
         module.__getattr__ = lambda attr: type(attr, (), {})  # any class the previewer names
@@ -99,12 +99,12 @@ def _read_shard(path: Path, variant: str | None) -> tuple[str, list]:
 
 def assemble(config_path: str, shards: Path, out: Path, variant: str | None = None) -> None:
     import ckmsim  # noqa: F401
-    from ckmsim.data.builder import _open_or_create, plan_samples
+    from ckmsim.data.builder import open_or_create_store, plan_samples
     from ckmsim.data.config import load_dataset_config
 
     config = load_dataset_config(config_path)
     tasks = plan_samples(config)
-    store = _open_or_create(out, config, tasks)
+    store = open_or_create_store(out, config, tasks)
     files = sorted(shards.glob("shard-*.pkl.gz"))
     if not files:
         raise SystemExit(f"no shard-*.pkl.gz in '{shards}'")
