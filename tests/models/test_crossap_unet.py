@@ -659,3 +659,145 @@ def test_symmetrised_inference_is_equivariant_and_untrained_still_distance_weigh
         CrossApUNetMethod(plain.model, encoding, symmetries=4)
     with pytest.raises(CkmsimError, match="square"):
         symmetric.predict_pixels(x[:, :, :8])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Visibility order and detour (visibility)
+# ----------------------------------------------------------------------------------------------------------
+
+def _corridor(turns: int) -> np.ndarray:
+    """A 10 x 10 block of buildings with a one-cell corridor: row 0, then column 9 (turns >= 1), then row 9
+    back to column 0 (turns >= 2)."""
+    building = np.ones((10, 10), bool)
+    building[0, :] = False
+    if turns >= 1:
+        building[:, 9] = False
+    if turns >= 2:
+        building[9, :] = False
+    return building
+
+
+def test_visibility_order_and_detour_in_corridors_by_hand():
+    """From an AP at (0, 0), a corridor that turns once and twice: the cells behind each corner are of order
+    1 and 2, and the detour is the length along the corridor minus the straight line (2 m cells)."""
+    from ckmsim.models.crossap.physics import detour_map, visibility_order_map
+
+    straight = _corridor(0)
+    assert not visibility_order_map(straight, (0, 0))[0].any()
+    assert not detour_map(straight, (0, 0), 2.0).any()
+
+    once = _corridor(1)
+    order = visibility_order_map(once, (0, 0))
+    np.testing.assert_array_equal(order[0], 0)
+    np.testing.assert_array_equal(order[2:, 9], 1)       # (1, 9) is seen past the corner cell
+    detour = detour_map(once, (0, 0), 2.0)
+    # (0, 0) -> (0, 8) -> (1, 9) -> (9, 9), the corner cut between cell centres that see each other:
+    # 8 + sqrt(2) + 8 cells against 9 * sqrt(2)
+    assert detour[9, 9] == pytest.approx(2.0 * (16.0 + np.sqrt(2.0) - 9.0 * np.sqrt(2.0)), rel=1e-6)
+    assert detour[once].max() == 0.0 and detour[0].max() == 0.0
+
+    twice = _corridor(2)
+    order = visibility_order_map(twice, (0, 0))
+    np.testing.assert_array_equal(order[9, :9], 2)
+    assert order[9, 9] == 1
+    detour = detour_map(twice, (0, 0), 2.0)
+    # (0, 0) -> (0, 8) -> (1, 9) -> (8, 9) -> (9, 8) -> (9, 0): 8 + 7 + 8 cells and two corner cuts, against 9
+    assert detour[9, 0] == pytest.approx(2.0 * (23.0 + 2.0 * np.sqrt(2.0) - 9.0), rel=1e-6)
+    # above max_order every cell shares max_order + 1, buildings included
+    capped = visibility_order_map(twice, (0, 0), max_order=1)
+    np.testing.assert_array_equal(capped[9, :9], 2)
+    assert (capped[twice] == 2).all()
+    with pytest.raises(CkmsimError, match="max_order"):
+        visibility_order_map(twice, (0, 0), max_order=-1)
+
+
+def _brute_force_orders_and_paths(building, ap_cell, max_order):
+    """The same quantities from blockage_map alone: breadth-first over cells that see each other, and a
+    Dijkstra with a binary heap over the same legs."""
+    import heapq
+
+    from ckmsim.models.crossap.physics import blockage_map
+
+    cells = [tuple(c) for c in np.argwhere(~building)]
+    sees = {c: blockage_map(building, c) == 0 for c in cells}
+    order = np.full(building.shape, max_order + 1)
+    frontier = [c for c in cells if blockage_map(building, ap_cell)[c] == 0]
+    seen = set(frontier)
+    for k in range(max_order + 1):
+        for c in frontier:
+            order[c] = k
+        frontier = [c for c in cells if c not in seen and any(sees[v][c] for v in frontier)]
+        seen |= set(frontier)
+    best = {c: np.hypot(*np.subtract(c, ap_cell)) for c in cells if blockage_map(building, ap_cell)[c] == 0}
+    heap = [(d, c) for c, d in best.items()]
+    heapq.heapify(heap)
+    done = set()
+    while heap:
+        d, c = heapq.heappop(heap)
+        if c in done:
+            continue
+        done.add(c)
+        for v in cells:
+            if v != c and sees[c][v]:
+                candidate = d + np.hypot(*np.subtract(v, c))
+                if candidate < best.get(v, np.inf):
+                    best[v] = candidate
+                    heapq.heappush(heap, (candidate, v))
+    return order, best
+
+
+def test_visibility_order_and_detour_match_brute_force_on_random_blocks():
+    from ckmsim.models.crossap.physics import detour_map, visibility_order_map
+
+    rng = np.random.default_rng(7)
+    building = rng.uniform(size=(12, 12)) < 0.35
+    open_cells = np.argwhere(~building)
+    for ap_cell in open_cells[rng.choice(len(open_cells), 3, replace=False)]:
+        ap_cell = tuple(int(v) for v in ap_cell)
+        expected_order, paths = _brute_force_orders_and_paths(building, ap_cell, max_order=2)
+        np.testing.assert_array_equal(visibility_order_map(building, ap_cell, max_order=2)[~building],
+                                      expected_order[~building])
+        detour = detour_map(building, ap_cell, 1.0)
+        for cell, length in paths.items():
+            assert detour[cell] == pytest.approx(max(length - np.hypot(*np.subtract(cell, ap_cell)), 0.0), abs=1e-5)
+        # cells no path reaches carry the map's largest detour
+        unreached = [tuple(c) for c in open_cells if tuple(c) not in paths]
+        assert all(detour[c] == pytest.approx(detour[~building].max()) for c in unreached)
+
+
+def test_visibility_channels_layout_and_symmetry():
+    from ckmsim.models.crossap.data import VISIBILITY_AP_FEATURES
+
+    area = _walled_area()
+    # a door through the wall, so that the far side has orders 1..2 and finite detours
+    building = area.building.copy()
+    building[0:2, 8] = False
+    from dataclasses import replace
+
+    area = replace(area, building=building)
+    encoding = CrossApEncoding(num_known_aps=2, gain_range_db=RANGE_DB, physics=True, frequency_hz=28e9,
+                               ap_features=True, visibility=True)
+    plain = CrossApEncoding(num_known_aps=2, gain_range_db=RANGE_DB, physics=True, frequency_hz=28e9,
+                            ap_features=True)
+    assert encoding.num_input_channels == plain.num_input_channels + 2 + 2 * len(VISIBILITY_AP_FEATURES)
+    x, _ = area_example(area, 0, encoding)
+    rest = encoding.residual_channel + 6
+    order, detour = x[..., rest], x[..., rest + 1]
+    # order 0 and no detour exactly where the target sees the cell (the line-of-sight channel); the rest of
+    # the far half lies behind the door
+    los = x[..., rest - 2] == 1
+    assert order[los].max() == 0 and detour[los].max() == 0
+    hidden = ~los & ~building
+    assert hidden[:, 9:].sum() > 50 and order[hidden].min() > 0 and detour[hidden].min() > 0
+    assert not order[building].any() and not detour[building].any()
+    slots = x[..., encoding.ap_first_channel:].reshape(16, 16, 2, encoding.num_ap_features)
+    names = encoding.ap_feature_names
+    # slot 1 is AP 2, right of the wall: its order is 0 on its own side
+    assert slots[:, 9:, 1, names.index("order")].max() == 0 and slots[:, :8, 1, names.index("order")].max() > 0
+    # the extra channels commute with the 8 symmetries of the square area too
+    for seed in range(3):
+        untouched, _ = area_example(area, 1, encoding, np.random.default_rng(seed), min_known_aps=1)
+        turned, _ = area_example(area, 1, encoding, np.random.default_rng(seed), min_known_aps=1, augment=True)
+        assert any(np.allclose(turned, dihedral(untouched, s), atol=1e-5) for s in range(8))
+    with pytest.raises(CkmsimError, match="visibility=True"):
+        CrossApEncoding(visibility=True)

@@ -41,6 +41,15 @@ in unused slots), holds :data:`AP_FEATURES`:
 Building cells are 0 in every feature. All features are per-cell maps or constants, so the 8 dihedral
 symmetries of the area act on them as on the other channels.
 
+With ``visibility=True`` (issue 14, needs ``physics``) two channels follow the six physics channels, and two
+features (:data:`VISIBILITY_AP_FEATURES`) each known-AP slot's nine: the AP's visibility order over
+``VISIBILITY_MAX_ORDER + 1`` (0 where the AP is seen in 2-D, k where a path through open cells must turn k
+corners, 1 beyond the ray tracer's depth) and its detour, the shortest open-space path minus the straight
+line, over ``DETOUR_SCALE_M`` (capped at 1; :func:`~ckmsim.models.crossap.physics.visibility_order_map`,
+:func:`~ckmsim.models.crossap.physics.detour_map`). Line of sight and blockage say whether and how much a
+building is in the way; the order says how many interactions a path needs, and whether the target and a known
+AP reach a cell alike.
+
 The paper always uses all :math:`N = 79` other APs of an area. ckmsim can also draw ``K`` at random in
 ``[min_known_aps, num_known_aps]`` during training (zero-padded), which lets one network infer a candidate
 site's map from however many APs are deployed (the deployment study). The variant ``inputs="radiounet"``
@@ -68,8 +77,8 @@ from ckmsim.maps.grid import Grid
 from ckmsim.maps.pixels import GainRangeCoding
 from ckmsim.maps.priors import (ap_location_map, building_map, cell_of_position,
                                 preconvolved_location_map)
-from ckmsim.models.crossap.physics import (PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, free_space_map_db,
-                                          physics_maps)
+from ckmsim.models.crossap.physics import (PAPER_BETA_PER_M, PHYSICS_MAPS, blockage_map, detour_map,
+                                          free_space_map_db, physics_maps, visibility_order_map)
 from ckmsim.validation import is_finite_number, is_whole_number
 
 #: Input encodings: the paper's cross-AP input, and RadioUNet's (building map + target location).
@@ -86,6 +95,13 @@ BLOCKAGE_SCALE_M = 20.0
 AP_FEATURES = ("valid", "transferred", "gain", "los", "blockage", "target_los", "target_blockage",
                "ap_distance", "cell_distance")
 NUM_AP_FEATURES = len(AP_FEATURES)
+#: Per-slot features ``visibility=True`` appends: the known AP's visibility order and detour (module docstring).
+VISIBILITY_AP_FEATURES = ("order", "detour")
+#: Highest visibility order told apart: the datasets' ray-tracing depth (``max_depth = 3``); higher orders
+#: share the value ``VISIBILITY_MAX_ORDER + 1``.
+VISIBILITY_MAX_ORDER = 3
+#: Detour [m] that makes the detour channels 1 (half a 32 x 32 tile of 2 m cells).
+DETOUR_SCALE_M = 32.0
 #: Distance [m] that makes the distance features 1 (about a 32 x 32 tile of 2 m cells).
 DISTANCE_SCALE_M = 64.0
 #: Cells the training loss runs over: all, the open (non-building) ones, or the open ones a ray reached
@@ -259,6 +275,7 @@ class CrossApEncoding(GainRangeCoding):
     beta_per_m: float = PAPER_BETA_PER_M
     known_order: str = "given"
     ap_features: bool = False
+    visibility: bool = False
 
     CODING_LABEL = "cross-AP encoding"
 
@@ -292,6 +309,11 @@ class CrossApEncoding(GainRangeCoding):
         if self.ap_features and not self.physics:
             raise CkmsimError("ap_features=True needs physics=True (the free-space gains and blockage of the "
                               "known APs). Received: physics=False")
+        if not isinstance(self.visibility, bool):
+            raise CkmsimError(f"visibility must be true or false. Received: visibility={self.visibility!r}")
+        if self.visibility and not self.physics:
+            raise CkmsimError("visibility=True adds to the physics channels and needs physics=True. "
+                              "Received: physics=False")
 
     @property
     def num_input_channels(self) -> int:
@@ -299,12 +321,30 @@ class CrossApEncoding(GainRangeCoding):
         + ``num_known_aps * NUM_AP_FEATURES`` with ``ap_features``) for cross-AP, 2 for RadioUNet."""
         if self.inputs != "cross_ap":
             return 2
-        return self.ap_first_channel + (self.num_known_aps * NUM_AP_FEATURES if self.ap_features else 0)
+        return self.ap_first_channel + (self.num_known_aps * self.num_ap_features if self.ap_features else 0)
+
+    @property
+    def num_physics_channels(self) -> int:
+        """Channels after the known APs' maps: ``NUM_PHYSICS_CHANNELS`` (+ 2 with ``visibility``), 0 without
+        ``physics``."""
+        if not self.physics:
+            return 0
+        return NUM_PHYSICS_CHANNELS + (2 if self.visibility else 0)
+
+    @property
+    def num_ap_features(self) -> int:
+        """Features per known-AP slot: ``NUM_AP_FEATURES`` (+ ``len(VISIBILITY_AP_FEATURES)`` with ``visibility``)."""
+        return NUM_AP_FEATURES + (len(VISIBILITY_AP_FEATURES) if self.visibility else 0)
+
+    @property
+    def ap_feature_names(self) -> tuple[str, ...]:
+        """Names of the per-slot features, in channel order within a slot."""
+        return AP_FEATURES + (VISIBILITY_AP_FEATURES if self.visibility else ())
 
     @property
     def ap_first_channel(self) -> int:
         """First channel of the per-slot known-AP features (the channel count without them)."""
-        return self.num_known_aps + 1 + (NUM_PHYSICS_CHANNELS if self.physics else 0)
+        return self.num_known_aps + 1 + self.num_physics_channels
 
     @property
     def residual_channel(self) -> int | None:
@@ -376,6 +416,9 @@ class CrossApEncoding(GainRangeCoding):
             channels[..., rest] = building_map(building)
             channels[..., rest + 1] = blocked == 0
             channels[..., rest + 2] = np.minimum(blocked / BLOCKAGE_SCALE_M, 1.0)
+            if self.visibility:
+                channels[..., rest + 3:rest + 5] = self.visibility_channels(building, target_cell,
+                                                                             grid.cell_size_m)
             if self.ap_features:
                 features = self.known_ap_features(grid, building, target_cell, target_position_m, blocked,
                                                   known_gain_db, known_cells, known_positions_m)
@@ -383,12 +426,20 @@ class CrossApEncoding(GainRangeCoding):
                 channels[..., first:first + features.shape[-1]] = features
         return channels
 
+    @staticmethod
+    def visibility_channels(building: np.ndarray, cell, cell_size_m: float) -> np.ndarray:
+        """The AP's visibility order over ``VISIBILITY_MAX_ORDER + 1`` and its detour over ``DETOUR_SCALE_M``
+        (capped at 1), 0 on building cells: ``[num_y, num_x, 2]`` float32."""
+        order = visibility_order_map(building, cell, VISIBILITY_MAX_ORDER) / (VISIBILITY_MAX_ORDER + 1.0)
+        detour = np.minimum(detour_map(building, cell, cell_size_m) / DETOUR_SCALE_M, 1.0)
+        return np.where(building[..., None], 0.0, np.stack([order, detour], axis=-1)).astype(np.float32)
+
     def known_ap_features(self, grid: Grid, building: np.ndarray, target_cell, target_position_m,
                           target_blockage_m: np.ndarray, known_gain_db: np.ndarray, known_cells: np.ndarray,
                           known_positions_m: np.ndarray) -> np.ndarray:
         """The per-slot features of the module docstring for the ``K`` known APs given, in their order.
 
-        Output: ``[num_y, num_x, K * NUM_AP_FEATURES]``, float32, slot-major, 0 on building cells.
+        Output: ``[num_y, num_x, K * num_ap_features]``, float32, slot-major, 0 on building cells.
         """
         known_positions_m = np.asarray(known_positions_m, dtype=np.float64).reshape(-1, 3)
         target = np.asarray(target_position_m, dtype=np.float64).ravel()
@@ -401,11 +452,11 @@ class CrossApEncoding(GainRangeCoding):
             transferred = target_free_space + np.clip(known_gain_db, low, high) - known_free_space
         # [y, x, 2] cell centres; distances in the horizontal plane, as eq. (7)'s
         centers = grid.cell_centers_m()[..., :2]
-        features = np.zeros((known_gain_db.shape[0], NUM_AP_FEATURES) + building.shape, dtype=np.float32)
+        features = np.zeros((known_gain_db.shape[0], self.num_ap_features) + building.shape, dtype=np.float32)
         target_blocked = np.minimum(target_blockage_m / BLOCKAGE_SCALE_M, 1.0)
         for n, (cell, position) in enumerate(zip(known_cells, known_positions_m)):
             blocked = blockage_map(building, cell, grid.cell_size_m)
-            features[n] = (open_cells,
+            features[n, :NUM_AP_FEATURES] = (open_cells,
                            self.gain_pixels(transferred[n], building),
                            self.gain_pixels(known_gain_db[n], building),
                            blocked == 0,
@@ -414,6 +465,9 @@ class CrossApEncoding(GainRangeCoding):
                            target_blocked,
                            np.full(building.shape, np.hypot(*(position[:2] - target[:2])) / DISTANCE_SCALE_M),
                            np.linalg.norm(centers - position[:2], axis=-1) / DISTANCE_SCALE_M)
+            if self.visibility:
+                features[n, NUM_AP_FEATURES:] = np.moveaxis(
+                    self.visibility_channels(building, cell, grid.cell_size_m), -1, 0)
         features *= open_cells
         # [K, F, y, x] -> [y, x, K * F]
         return np.moveaxis(features.reshape((-1,) + building.shape), 0, -1)

@@ -30,7 +30,7 @@ import numpy as np
 from ckmsim.baselines.model_based import distance_weighted_cross_ap
 from ckmsim.errors import CkmsimError
 from ckmsim.maps.grid import Grid
-from ckmsim.validation import is_finite_number
+from ckmsim.validation import is_finite_number, is_whole_number
 
 #: Speed of light [m/s].
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -163,3 +163,162 @@ def blockage_map(building: np.ndarray, target_cell, cell_size_m: float = 1.0, sa
         _BLOCKAGE_CACHE.pop(next(iter(_BLOCKAGE_CACHE)))
     _BLOCKAGE_CACHE[key] = length_m
     return length_m.copy()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Visibility order: how many corners a path from the AP must turn
+# ----------------------------------------------------------------------------------------------------------
+
+#: Open-cell visibility matrices already computed, keyed by the building map (one per area: every AP of an
+#: area shares it).
+_VISIBILITY_CACHE: dict = {}
+_VISIBILITY_CACHE_SIZE = 512
+#: Order and detour maps already computed, keyed by the building map and the AP's cell (training revisits every
+#: (area, AP) pair each epoch, as target and as known AP).
+_PER_AP_CACHE: dict = {}
+_PER_AP_CACHE_SIZE = 16384
+
+
+def _remember(cache: dict, key, value, size: int) -> None:
+    """Store ``value`` under ``key``, dropping the oldest entry once ``cache`` holds ``size``."""
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
+def open_cell_visibility(building: np.ndarray, samples: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Which open cells see which in 2-D: the straight segment between their centres crosses no building cell.
+
+    A segment is tested at ``samples`` equally spaced midpoints, each in the cell it falls in, as
+    :func:`blockage_map` does (so ``visible[i, j]`` is exactly ``blockage_map(building, cell_i)[cell_j] == 0``).
+
+    Input: ``building`` ``[num_y, num_x]`` bool. Output: ``cells`` ``[M, 2]`` int (row, col) of the M open
+    cells in row-major order and ``visible`` ``[M, M]`` bool, symmetric up to the rounding of midpoints.
+    """
+    building = np.asarray(building, dtype=bool)
+    if building.ndim != 2:
+        raise CkmsimError(f"building must be [num_y, num_x] bool. Received: shape={building.shape}")
+    key = (building.tobytes(), building.shape, int(samples))
+    if key in _VISIBILITY_CACHE:
+        return _VISIBILITY_CACHE[key]
+    num_y, num_x = building.shape
+    cells = np.argwhere(~building)
+    visible = np.zeros((len(cells), len(cells)), dtype=bool)
+    # [samples, 1, 1] midpoints of every (source, destination) segment, a few sources at a time to bound memory
+    t = ((np.arange(samples) + 0.5) / samples)[:, None, None]
+    chunk = max(1, 2_000_000 // max(1, samples * len(cells)))
+    for start in range(0, len(cells), chunk):
+        sources = cells[start:start + chunk]
+        # [samples, S, M] cells the midpoints fall in
+        rows = np.rint(sources[None, :, None, 0] + t * (cells[None, None, :, 0] - sources[None, :, None, 0]))
+        cols = np.rint(sources[None, :, None, 1] + t * (cells[None, None, :, 1] - sources[None, :, None, 1]))
+        rows = np.clip(rows, 0, num_y - 1).astype(np.int64)
+        cols = np.clip(cols, 0, num_x - 1).astype(np.int64)
+        visible[start:start + len(sources)] = ~building[rows, cols].any(axis=0)
+    _remember(_VISIBILITY_CACHE, key, (cells, visible), _VISIBILITY_CACHE_SIZE)
+    return cells, visible
+
+
+def visibility_order_map(building: np.ndarray, ap_cell, max_order: int = 3) -> np.ndarray:
+    """Fewest straight 2-D legs, minus one, that join the AP's cell to each open cell through open cells.
+
+    Order 0: the cell sees the AP (``blockage_map == 0``); order ``k + 1``: the cell is not of order ``<= k``
+    but sees an open cell of order ``k`` -- a path that turns ``k + 1`` corners (a reflection or diffraction
+    near that cell). Cells of an order above ``max_order`` (and open cells cut off from the AP) get
+    ``max_order + 1``: with the ray tracer's ``max_depth = 3`` no specular or diffracted path in the
+    horizontal plane reaches them, only paths over the roofs or around the tile. Building cells are
+    ``max_order + 1`` too (they take no part in any score).
+
+    Input: ``building`` ``[num_y, num_x]`` bool, ``ap_cell`` (row, col), ``max_order`` >= 0.
+    Output: ``[num_y, num_x]`` int16 in ``[0, max_order + 1]``.
+    """
+    if not is_whole_number(max_order, minimum=0):
+        raise CkmsimError(f"max_order must be an integer >= 0. Received: max_order={max_order!r}")
+    max_order = int(max_order)
+    building = np.asarray(building, dtype=bool)
+    key = ("order", building.tobytes(), building.shape, *(int(v) for v in np.ravel(ap_cell)), max_order)
+    if key not in _PER_AP_CACHE:
+        _remember(_PER_AP_CACHE, key, _visibility_order(building, ap_cell, max_order), _PER_AP_CACHE_SIZE)
+    return _PER_AP_CACHE[key].copy()
+
+
+def _visibility_order(building: np.ndarray, ap_cell, max_order: int) -> np.ndarray:
+    """:func:`visibility_order_map`, uncached."""
+    cells, visible = open_cell_visibility(building)
+    order = np.full(building.shape, max_order + 1, dtype=np.int16)
+    # order 0 from the AP's own cell, which may be a building cell (an AP above a roof edge)
+    seen = (blockage_map(building, ap_cell) == 0)[cells[:, 0], cells[:, 1]]
+    reached = seen.copy()
+    frontier = seen
+    for k in range(max_order + 1):
+        order[cells[frontier, 0], cells[frontier, 1]] = k
+        if k == max_order:
+            break
+        frontier = visible[frontier].any(axis=0) & ~reached
+        if not frontier.any():
+            break
+        reached |= frontier
+    return order
+
+
+def _visibility_graph(building: np.ndarray):
+    """``(cells [M, 2], visible [M, M], legs)``: :func:`open_cell_visibility` and its visible pairs as a sparse
+    graph weighted by the length of each straight leg [cells] (cached with the visibility matrix)."""
+    from scipy.sparse import csr_matrix
+
+    cells, visible = open_cell_visibility(building)
+    key = ("graph", np.asarray(building, dtype=bool).tobytes(), building.shape)
+    if key not in _VISIBILITY_CACHE:
+        rows, cols = np.nonzero(visible)
+        length = np.hypot(*(cells[rows] - cells[cols]).T)
+        keep = length > 0
+        legs = csr_matrix((length[keep], (rows[keep], cols[keep])), shape=visible.shape)
+        _remember(_VISIBILITY_CACHE, key, legs, _VISIBILITY_CACHE_SIZE)
+    return cells, visible, _VISIBILITY_CACHE[key]
+
+
+def detour_map(building: np.ndarray, ap_cell, cell_size_m: float = 1.0) -> np.ndarray:
+    """How much longer the shortest horizontal path from the AP through open space is than the straight line
+    to each cell centre [m]: 0 where the cell sees the AP, larger the further a path must bend round buildings.
+
+    The shortest path runs along straight legs between open cells that see each other (the visibility graph
+    of :func:`open_cell_visibility`, Dijkstra by :func:`scipy.sparse.csgraph.dijkstra`), starting with a leg
+    from the AP's cell to a cell it sees; open cells that no path reaches get the largest finite detour of
+    the map. Building cells are 0.
+
+    Input: ``building`` ``[num_y, num_x]`` bool, ``ap_cell`` (row, col), ``cell_size_m`` > 0.
+    Output: ``[num_y, num_x]`` float32 [m], >= 0.
+    """
+    if not (is_finite_number(cell_size_m) and cell_size_m > 0):
+        raise CkmsimError(f"cell_size_m must be > 0. Received: cell_size_m={cell_size_m!r}")
+    building = np.asarray(building, dtype=bool)
+    key = ("detour", building.tobytes(), building.shape, *(int(v) for v in np.ravel(ap_cell)), float(cell_size_m))
+    if key not in _PER_AP_CACHE:
+        _remember(_PER_AP_CACHE, key, _detour(building, ap_cell, float(cell_size_m)), _PER_AP_CACHE_SIZE)
+    return _PER_AP_CACHE[key].copy()
+
+
+def _detour(building: np.ndarray, ap_cell, cell_size_m: float) -> np.ndarray:
+    """:func:`detour_map`, uncached."""
+    from scipy.sparse import bmat, csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    cells, _, legs = _visibility_graph(building)
+    ap = np.asarray(ap_cell, dtype=np.int64).ravel()
+    seen = (blockage_map(building, ap) == 0)[cells[:, 0], cells[:, 1]]
+    # node M is the AP: a leg to every open cell it sees (distance 0 to its own cell, kept apart from "no edge"
+    # by a tiny length)
+    first = np.maximum(np.hypot(*(cells[seen] - ap).T), 1e-9)
+    source = csr_matrix((first, (np.zeros(seen.sum(), dtype=np.int64), np.flatnonzero(seen))),
+                        shape=(1, len(cells)))
+    graph = bmat([[legs, csr_matrix((len(cells), 1))], [source, csr_matrix((1, 1))]], format="csr")
+    path = dijkstra(graph, directed=True, indices=len(cells))[:len(cells)]
+    straight = np.hypot(*(cells - ap).T)
+    detour = np.maximum(path - straight, 0.0)
+    # the straight line itself where the AP is seen (float sums of one leg, the AP's cell's tiny leg)
+    detour[seen] = 0.0
+    finite = np.isfinite(detour)
+    detour[~finite] = detour[finite].max() if finite.any() else 0.0
+    out = np.zeros(building.shape, dtype=np.float32)
+    out[cells[:, 0], cells[:, 1]] = detour * float(cell_size_m)
+    return out

@@ -87,9 +87,7 @@ class CrossApTrainConfig:
 
         slots = {}
         if self.encoding.ap_features:
-            from ckmsim.models.crossap.data import NUM_AP_FEATURES
-
-            slots = {"ap_slots": self.encoding.num_known_aps, "ap_features": NUM_AP_FEATURES,
+            slots = {"ap_slots": self.encoding.num_known_aps, "ap_features": self.encoding.num_ap_features,
                      "ap_first_channel": self.encoding.ap_first_channel}
         return CrossApUNet(self.encoding.num_input_channels, residual_channel=self.encoding.residual_channel,
                            **slots, **self.model)
