@@ -159,9 +159,7 @@ def blockage_map(building: np.ndarray, target_cell, cell_size_m: float = 1.0, sa
     sample_cols = np.clip(np.rint(col0 + t * (cols - col0)), 0, num_x - 1).astype(np.int64)
     inside = building[sample_rows, sample_cols].mean(axis=0)
     length_m = (inside * np.hypot(rows - row0, cols - col0) * float(cell_size_m)).astype(np.float32)
-    if len(_BLOCKAGE_CACHE) >= _BLOCKAGE_CACHE_SIZE:
-        _BLOCKAGE_CACHE.pop(next(iter(_BLOCKAGE_CACHE)))
-    _BLOCKAGE_CACHE[key] = length_m
+    _remember(_BLOCKAGE_CACHE, key, length_m, _BLOCKAGE_CACHE_SIZE)
     return length_m.copy()
 
 
